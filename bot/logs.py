@@ -1,0 +1,131 @@
+"""Logging set-up: one line per event, with every secret scrubbed on the way out.
+
+Three libraries we depend on log things we must never write: Bolt logs the whole
+request body (with its ``response_url``) on a bad signature, httpx logs full URLs
+at INFO, and slack_sdk logs request and response bodies at DEBUG. Rather than
+trusting each call site, a filter on the root handler rewrites every record:
+known secret values (registered by :class:`bot.secret.Secret`) and anything that
+looks like a bearer token, Slack token or Slack ``response_url`` are replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+
+_REDACTED = "[redacted]"
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+
+_GENERIC = [
+    r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+",
+    r"xox[abposre]-[A-Za-z0-9-]+",
+    r"xapp-[A-Za-z0-9-]+",
+    r"https?://hooks\.slack\.com/[^\s'\"]+",
+    r"(?i)response_url[\"']?\s*[:=]\s*[\"']?[^\s&'\",}]+",
+    r"(?i)(client[-_]secret[\"']?\s*[:=]\s*[\"']?)[^\s&'\",}]+",
+]
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret value so that the filter scrubs it wherever it appears."""
+    global _pattern
+    if len(value) < 6:
+        # Too short to scrub without mangling ordinary words; such values are
+        # rejected by configuration anyway.
+        return
+    with _known_lock:
+        if value in _known:
+            return
+        _known.add(value)
+        _pattern = None
+
+
+def _compiled() -> re.Pattern[str]:
+    global _pattern
+    pattern = _pattern
+    if pattern is None:
+        with _known_lock:
+            literal = sorted(_known, key=len, reverse=True)
+            parts = [re.escape(v) for v in literal] + _GENERIC
+            pattern = re.compile("|".join(f"(?:{p})" for p in parts))
+            _pattern = pattern
+    return pattern
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with every known or recognisable secret replaced."""
+    return _compiled().sub(_REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Formats the record's message early and scrubs it, args included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call must not crash the request
+            message = str(record.msg)
+        record.msg = scrub(message).replace("\n", " ").replace("\r", " ")
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks are formatted later from exc_info; render and scrub now.
+            formatter = logging.Formatter()
+            record.exc_text = scrub(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+# Loggers whose lower levels print request URLs, bodies or headers.
+_QUIET = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "slack_sdk": logging.INFO,
+    "slack_bolt.RequestVerification": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "websocket": logging.WARNING,
+    "websockets": logging.WARNING,
+}
+
+
+def setup(level: str = "INFO", stream=None) -> None:
+    """Configure root logging once: scrubbed, one line per event, to stderr."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RedactingFilter())
+    for old in list(root.handlers):
+        if getattr(old, "_xbooker_bot", False):
+            root.removeHandler(old)
+    handler._xbooker_bot = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    for name, floor in _QUIET.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
+    install_record_filter()
+
+
+def install_record_filter() -> None:
+    """Scrub at the source too, so handlers we did not create (pytest's caplog,
+    gunicorn's) never see a raw secret."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+    redactor = RedactingFilter()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        redactor.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
+_factory_installed = False

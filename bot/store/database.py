@@ -1,0 +1,167 @@
+"""The one owner of the SQLite file: connections, transactions and migrations.
+
+Bolt runs listeners on pool threads and gunicorn may run ``serve`` next to a CLI
+command, so every thread gets its own connection, the file is in WAL mode, and
+every read-modify-write opens with ``BEGIN IMMEDIATE``: a deferred transaction
+that later upgrades to a write fails at once under WAL, ignoring the busy
+timeout. Callers never hold a transaction across an HTTP call; the helpers here
+make the short, explicit transaction the easy thing to write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.store.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 15.0
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is not one of ours."""
+
+
+class Store:
+    """Thread-safe access to one SQLite file (one connection per thread)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._create_private()
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def _create_private(self) -> None:
+        """Create the file 0600 before SQLite does; its -wal and -shm copy the mode."""
+        if not self.path.parent.exists():
+            raise StoreError(f"the folder {self.path.parent} does not exist")
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            mode = self.path.stat().st_mode & 0o777
+            if mode & 0o077:
+                log.warning(
+                    "database %s is readable by other users (mode %o); it holds the "
+                    "refresh token: chmod 600 it",
+                    self.path,
+                    mode,
+                )
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.path}: {exc.strerror}") from None
+        os.close(fd)
+
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # check_same_thread=False only so that close() can run from the
+            # main thread at shutdown; each connection is used by its own thread.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(conn)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        db = self.db()
+        if db.conn.in_transaction:
+            raise RuntimeError("nested write transaction")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
+        rows = list(self.db().query(sql, params))
+        return rows[0] if rows else None
+
+    def _migrate(self) -> None:
+        db = self.db()
+        try:
+            mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
+        if mode.lower() != "wal":
+            log.warning("database %s could not switch to WAL (mode %s)", self.path, mode)
+        with self.write():
+            db.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            version = self._version(db)
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this "
+                    f"xbooker-bot knows ({len(MIGRATIONS)}): upgrade xbooker-bot"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    db.conn.execute(statement)
+                db.conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (number, time.time()),
+                )
+                log.info("database %s migrated to schema version %d", self.path, number)
+
+    @staticmethod
+    def _version(db: sqlite_utils.Database) -> int:
+        row = db.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return row[0] or 0
+
+    def schema_version(self) -> int:
+        return self._version(self.db())
+
+    def close(self) -> None:
+        """Close every thread's connection (used by tests and at shutdown)."""
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass  # already closed
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; ``executescript`` would COMMIT our lock away."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

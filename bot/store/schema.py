@@ -1,0 +1,82 @@
+"""The database schema as an ordered list of migrations.
+
+Migration N moves a database from schema version N-1 to N. Migrations only ever
+append: a released one is never edited, so every database converges on the same
+schema whatever version it started from.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the whole first schema.
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE grants (
+        team_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        granted_by TEXT NOT NULL,
+        granted_at REAL NOT NULL,
+        PRIMARY KEY (team_id, user_id)
+    );
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        team_id TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        command TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        channel_id TEXT,
+        message_ts TEXT,
+        status TEXT NOT NULL CHECK (status IN (
+            'pending', 'approved', 'executing', 'succeeded', 'failed',
+            'rejected', 'cancelled', 'expired'
+        )),
+        approvals_needed INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        settled_at REAL,
+        outcome TEXT
+    );
+    CREATE INDEX approvals_status ON approvals (status, expires_at);
+    CREATE TABLE approval_decisions (
+        request_id INTEGER NOT NULL REFERENCES approvals (id),
+        user_id TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+        reason TEXT,
+        decided_at REAL NOT NULL,
+        PRIMARY KEY (request_id, user_id)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        team_id TEXT,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        channel_id TEXT,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE refresh_tokens (
+        base_url TEXT NOT NULL,
+        organization_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        token TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        issued_at REAL NOT NULL,
+        reissues INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (base_url, organization_id, client_id)
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+]

@@ -1,0 +1,108 @@
+"""The stored refresh token and the lease that serialises its issuance.
+
+Issuing a refresh token invalidates the previous one for every holder, so it is
+an app-wide, destructive act. The token is keyed by (base URL, organization id,
+client id): pointing the bot at another X Booker or another delegated app never
+reuses a token minted for a different one. Processes sharing the file take the
+lease row before issuing and compare generations after, so two of them never
+issue competing tokens. Wall-clock times are used here because they are
+compared across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.secret import Secret
+from bot.store.database import Store
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    base_url: str
+    organization_id: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class StoredRefresh:
+    token: Secret
+    generation: int
+    issued_at: float
+    reissues: int
+
+
+class GenerationConflict(Exception):
+    """Another process stored a newer refresh token first; reload and adopt it."""
+
+
+class RefreshTokenStore:
+    def __init__(self, store: Store, key: TokenKey) -> None:
+        self._store = store
+        self.key = key
+        self._lease_name = f"refresh:{key.base_url}|{key.organization_id}|{key.client_id}"
+
+    def load(self) -> StoredRefresh | None:
+        row = self._store.query_one(
+            "SELECT token, generation, issued_at, reissues FROM refresh_tokens "
+            "WHERE base_url = ? AND organization_id = ? AND client_id = ?",
+            (self.key.base_url, self.key.organization_id, self.key.client_id),
+        )
+        if row is None:
+            return None
+        return StoredRefresh(
+            Secret(row["token"]), row["generation"], row["issued_at"], row["reissues"]
+        )
+
+    def save(self, token: Secret, expected_generation: int, now: float) -> StoredRefresh:
+        """Store a newly issued token if the stored generation is still the one we saw."""
+        k = self.key
+        with self._store.write() as db:
+            row = db.conn.execute(
+                "SELECT generation, reissues FROM refresh_tokens "
+                "WHERE base_url = ? AND organization_id = ? AND client_id = ?",
+                (k.base_url, k.organization_id, k.client_id),
+            ).fetchone()
+            current = row[0] if row else 0
+            if current != expected_generation:
+                raise GenerationConflict()
+            reissues = (row[1] + 1) if row else 0
+            db.conn.execute(
+                "INSERT INTO refresh_tokens (base_url, organization_id, client_id, token, "
+                "generation, issued_at, reissues) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (base_url, organization_id, client_id) DO UPDATE SET "
+                "token = excluded.token, generation = excluded.generation, "
+                "issued_at = excluded.issued_at, reissues = excluded.reissues",
+                (
+                    k.base_url,
+                    k.organization_id,
+                    k.client_id,
+                    token.reveal(),
+                    current + 1,
+                    now,
+                    reissues,
+                ),
+            )
+        return StoredRefresh(token, current + 1, now, reissues)
+
+    def acquire_lease(self, holder: str, now: float, ttl: float) -> bool:
+        """Take the issuance lease unless another holder has a live one."""
+        with self._store.write() as db:
+            row = db.conn.execute(
+                "SELECT holder, expires_at FROM leases WHERE name = ?", (self._lease_name,)
+            ).fetchone()
+            if row and row[0] != holder and row[1] > now:
+                return False
+            db.conn.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at",
+                (self._lease_name, holder, now + ttl),
+            )
+            return True
+
+    def release_lease(self, holder: str) -> None:
+        with self._store.write() as db:
+            db.conn.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (self._lease_name, holder)
+            )

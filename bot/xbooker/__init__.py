@@ -1,0 +1,1 @@
+"""The X Booker adapter: HTTP client, token manager, typed operations and errors."""

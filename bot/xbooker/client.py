@@ -1,0 +1,174 @@
+"""Typed methods for every operation of xbooker-api.md section B.
+
+One ``httpx.Client`` for delegated calls, with the token manager as its
+``httpx.Auth``; token calls go through a second client with tighter timeouts so
+a slow API cannot starve renewals. No argument can change the URL: member ids
+are validated and every path segment is percent-encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import httpx
+
+from bot.config import XBookerCredentials
+from bot.store.tokens import RefreshTokenStore, TokenKey
+from bot.store.database import Store
+from bot.xbooker.models import Member, MemberPage, Organization
+from bot.xbooker.operations import (
+    MEMBER_ROLES,
+    OPERATIONS,
+    ORGANIZATION_FIELDS,
+    PAGE_LIMIT_MAX,
+    Operation,
+)
+from bot.xbooker.tokens import TokenManager, Windows, XBookerAuth
+from bot.xbooker.transport import RetryPolicy, new_http_client, send
+
+MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+API_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+AUTH_TIMEOUT = httpx.Timeout(8.0, connect=4.0)
+
+
+class InvalidArgument(ValueError):
+    """An argument the client refuses to send; the text says what is wrong."""
+
+
+def check_member_id(member_id: str) -> str:
+    if not isinstance(member_id, str) or not MEMBER_ID.fullmatch(member_id):
+        raise InvalidArgument(
+            "a member id is 1 to 64 letters, digits, '-' or '_'"
+        )
+    return member_id
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="").replace(".", "%2E")
+
+
+class XBookerClient:
+    """The bot's only way to X Booker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: XBookerCredentials,
+        store: Store,
+        *,
+        windows: Windows | None = None,
+        retry: RetryPolicy | None = None,
+        api_timeout: httpx.Timeout = API_TIMEOUT,
+        auth_timeout: httpx.Timeout = AUTH_TIMEOUT,
+        **clocks,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_url = self.base_url + "/delegated/v1"
+        self._retry = retry or RetryPolicy()
+        self._auth_http = new_http_client(auth_timeout)
+        self._http = new_http_client(api_timeout)
+        key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
+        self.tokens = TokenManager(
+            self._auth_http,
+            self.base_url,
+            credentials,
+            RefreshTokenStore(store, key),
+            windows=windows,
+            retry=self._retry,
+            **clocks,
+        )
+        self._auth = XBookerAuth(self.tokens, credentials)
+
+    def __repr__(self) -> str:
+        return f"XBookerClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+        self._auth_http.close()
+
+    def __enter__(self) -> XBookerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- operations ------------------------------------------------------------
+
+    def organization(self) -> Organization:
+        data = self._call(OPERATIONS["show organization"])
+        return Organization.parse(data, "show organization")
+
+    def update_organization(self, fields: dict[str, str]) -> Organization:
+        unknown = sorted(set(fields) - set(ORGANIZATION_FIELDS))
+        if unknown or not fields:
+            raise InvalidArgument(
+                "organization fields are " + ", ".join(ORGANIZATION_FIELDS)
+            )
+        data = self._call(OPERATIONS["update organization"], json=dict(fields))
+        return Organization.parse(data, "update organization")
+
+    def list_members(
+        self,
+        page: int = 1,
+        limit: int = 50,
+        role: str | None = None,
+        query: str | None = None,
+    ) -> MemberPage:
+        if page < 1 or not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise InvalidArgument(f"page starts at 1 and limit is 1 to {PAGE_LIMIT_MAX}")
+        params: dict[str, str | int] = {"page": page, "limit": limit}
+        if role is not None:
+            params["role"] = _role(role)
+        if query:
+            params["q"] = query
+        data = self._call(OPERATIONS["list members"], params=params)
+        return MemberPage.parse(data, "list members")
+
+    def member(self, member_id: str) -> Member:
+        data = self._call(OPERATIONS["show member"], member_id=member_id)
+        return Member.parse(data.get("member"), "show member")
+
+    def add_member(self, email: str, role: str = "member", name: str | None = None) -> Member:
+        body: dict[str, str] = {"email": email, "role": _role(role)}
+        if name:
+            body["name"] = name
+        data = self._call(OPERATIONS["add member"], json=body)
+        return Member.parse(data.get("member"), "add member")
+
+    def change_member_role(self, member_id: str, role: str) -> Member:
+        data = self._call(
+            OPERATIONS["change member role"], member_id=member_id, json={"role": _role(role)}
+        )
+        return Member.parse(data.get("member"), "change member role")
+
+    def remove_member(self, member_id: str) -> Member:
+        data = self._call(OPERATIONS["remove member"], member_id=member_id)
+        return Member.parse(data.get("member"), "remove member")
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _call(
+        self,
+        op: Operation,
+        *,
+        member_id: str | None = None,
+        params: dict | None = None,
+        json: dict | None = None,
+    ) -> dict:
+        path = op.path
+        if "{id}" in path:
+            path = path.replace("{id}", _segment(check_member_id(member_id or "")))
+        url = self._api_url + path
+        return send(
+            lambda: self._http.request(op.method, url, params=params, json=json, auth=self._auth),
+            operation=op.name,
+            idempotent=not op.write,
+            policy=self._retry,
+        )
+
+
+def _role(role: str) -> str:
+    if role not in MEMBER_ROLES:
+        raise InvalidArgument("an X Booker role is one of " + ", ".join(MEMBER_ROLES))
+    return role

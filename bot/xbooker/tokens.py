@@ -1,0 +1,388 @@
+"""The token manager: one refresh token, kept; access tokens, shared; renewals, single-flight.
+
+Modelled on botocore's ``RefreshableCredentials``: an immutable snapshot read
+without a lock on the fast path; an *advisory* window before expiry in which
+one caller renews while the others keep using the current token; a *mandatory*
+window in which callers wait for that one renewal. Expiry is measured on an
+injectable monotonic clock from just before the request was sent, so wall-clock
+jumps and X Booker's clock do not matter.
+
+Renewal rules (design.md §2):
+
+* ``403 Access token expired`` on a call: renew the access token unless a newer
+  one exists already, retry once.
+* ``403 No refresh tokens found ...`` on a call, or ``Invalid refresh token`` /
+  ``You are't permitted ...`` / ``Your refresh token is expired ...`` at
+  ``/tokens/access``: the refresh token is unusable. Adopt a newer one from the
+  store if another process has written one, otherwise issue one, under the
+  store's lease, at most once a minute (issuing invalidates every other holder).
+* Wrong client id / secret / organization, or an app that stays expired after
+  one new refresh token, is final: the error is cached for a minute so a burst
+  of commands cannot become a burst of auth calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import httpx
+
+from bot.config import XBookerCredentials
+from bot.secret import Secret
+from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh
+from bot.xbooker import errors
+from bot.xbooker import messages as m
+from bot.xbooker.transport import RetryPolicy, send
+
+log = logging.getLogger(__name__)
+
+ACCESS_LIFETIME = 120.0
+REISSUE_INTERVAL = 60.0
+FINAL_FAILURE_TTL = 60.0
+TRANSIENT_FAILURE_TTL = 3.0
+ADVISORY_BACKOFF = 5.0
+LEASE_TTL = 30.0
+
+# Messages that mean "this refresh token can no longer mint access tokens".
+_REFRESH_UNUSABLE = {
+    m.INVALID_REFRESH_TOKEN,
+    m.NOT_PERMITTED,
+    m.REFRESH_EXPIRED,
+    m.NO_REFRESH_TOKENS,
+}
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Seconds before expiry at which renewal becomes advisory, then mandatory."""
+
+    lifetime: float
+    advisory: float
+    mandatory: float
+
+    @classmethod
+    def for_lifetime(cls, lifetime: float = ACCESS_LIFETIME) -> Windows:
+        # botocore's ratio scaled to a 2-minute token: 30 s advisory, 15 s mandatory.
+        advisory = min(max(0.25 * lifetime, min(10.0, 0.4 * lifetime)), 900.0)
+        mandatory = min(max(0.125 * lifetime, min(5.0, 0.2 * lifetime)), 600.0)
+        assert 0 < mandatory < advisory < lifetime
+        return cls(lifetime, advisory, mandatory)
+
+
+@dataclass(frozen=True)
+class AccessSnapshot:
+    token: Secret
+    generation: int
+    refresh_generation: int
+    obtained_at: float
+    expires_at: float
+
+
+@dataclass
+class Counters:
+    """Auth calls this process made; ``status`` and the benchmark read them."""
+
+    refresh_calls: int = 0
+    access_calls: int = 0
+    reissues: int = 0
+
+
+class TokenManager:
+    """Hands out access tokens for one delegated app; safe to share between threads."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        credentials: XBookerCredentials,
+        refresh_store: RefreshTokenStore,
+        *,
+        windows: Windows | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._http = http
+        self._auth_url = base_url.rstrip("/") + "/auth/v1"
+        self._credentials = credentials
+        self._store = refresh_store
+        self.windows = windows or Windows.for_lifetime()
+        self._retry = retry or RetryPolicy(sleep=sleep, rng=rng)
+        self._clock, self._wall, self._sleep, self._rng = clock, wall, sleep, rng
+        self._holder = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._snapshot: AccessSnapshot | None = None
+        self._refresh: StoredRefresh | None = None
+        self._stale_refresh_generation = 0
+        self._access_generation = 0
+        self._failure: tuple[errors.XBookerError, float] | None = None
+        self._advisory_after = 0.0
+        self.counters = Counters()
+
+    def __repr__(self) -> str:
+        return f"TokenManager(client_id={self._credentials.client_id!r})"
+
+    # -- public -------------------------------------------------------------
+
+    def token(self) -> AccessSnapshot:
+        """A usable access token, renewing it when the windows say so."""
+        snap = self._snapshot
+        now = self._clock()
+        if snap is not None and now < snap.expires_at - self.windows.advisory:
+            return snap
+        if snap is not None and now < snap.expires_at - self.windows.mandatory:
+            return self._advisory_renewal(snap, now)
+        with self._lock:
+            snap = self._snapshot
+            now = self._clock()
+            if snap is not None and now < snap.expires_at - self.windows.mandatory:
+                return snap
+            self._raise_cached_failure(now)
+            try:
+                return self._renew()
+            except errors.XBookerError as exc:
+                final = isinstance(exc, errors.CredentialsError | errors.AppUnavailableError)
+                ttl = FINAL_FAILURE_TTL if final else TRANSIENT_FAILURE_TTL
+                self._failure = (exc, self._clock() + ttl)
+                raise
+
+    def access_rejected(self, snap: AccessSnapshot) -> None:
+        """X Booker said ``Access token expired`` for a call sent with ``snap``."""
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.generation == snap.generation:
+                self._snapshot = None
+                self._failure = None
+
+    def refresh_rejected(self, snap: AccessSnapshot) -> None:
+        """X Booker said ``No refresh tokens found ...``: the refresh token was superseded."""
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.generation != snap.generation:
+                return
+            self._snapshot = None
+            self._failure = None
+            self._stale_refresh_generation = max(
+                self._stale_refresh_generation, snap.refresh_generation
+            )
+
+    def state(self) -> dict:
+        """Ages and counts for ``status``; never a token."""
+        now, wall = self._clock(), self._wall()
+        snap, refresh = self._snapshot, self._refresh
+        return {
+            "access_token_age": None if snap is None else round(now - snap.obtained_at, 1),
+            "access_token_left": None if snap is None else round(snap.expires_at - now, 1),
+            "refresh_token_age": None if refresh is None else round(wall - refresh.issued_at),
+            "refresh_generation": None if refresh is None else refresh.generation,
+            "refresh_reissues": None if refresh is None else refresh.reissues,
+            **vars(self.counters),
+        }
+
+    # -- renewal (lock held) --------------------------------------------------
+
+    def _advisory_renewal(self, snap: AccessSnapshot, now: float) -> AccessSnapshot:
+        if now < self._advisory_after or not self._lock.acquire(blocking=False):
+            return snap
+        try:
+            if self._snapshot is snap:
+                try:
+                    return self._renew()
+                except errors.XBookerError as exc:
+                    self._advisory_after = now + ADVISORY_BACKOFF * (0.5 + self._rng())
+                    log.warning("early access-token renewal failed (%s); keeping current", exc)
+            return self._snapshot or snap
+        finally:
+            self._lock.release()
+
+    def _raise_cached_failure(self, now: float) -> None:
+        if self._failure is None:
+            return
+        exc, until = self._failure
+        if now < until:
+            raise type(exc)(exc.message, exc.status, exc.operation)
+        self._failure = None
+
+    def _renew(self) -> AccessSnapshot:
+        refresh = self._current_refresh()
+        if refresh.generation <= self._stale_refresh_generation:
+            refresh = self._replace_refresh(refresh, m.NO_REFRESH_TOKENS)
+        replaced = False
+        while True:
+            sent_at = self._clock()
+            try:
+                access = self._call_access(refresh.token)
+            except errors.APIError as exc:
+                if exc.message not in _REFRESH_UNUSABLE or replaced:
+                    raise
+                replaced = True
+                refresh = self._replace_refresh(refresh, exc.message)
+                continue
+            self._access_generation += 1
+            snap = AccessSnapshot(
+                access,
+                self._access_generation,
+                refresh.generation,
+                sent_at,
+                sent_at + self.windows.lifetime,
+            )
+            self._snapshot = snap
+            return snap
+
+    def _current_refresh(self) -> StoredRefresh:
+        if self._refresh is None:
+            stored = self._store.load()
+            self._refresh = stored if stored is not None else self._issue(None, "none stored")
+        return self._refresh
+
+    def _replace_refresh(self, seen: StoredRefresh, reason: str) -> StoredRefresh:
+        stored = self._store.load()
+        if stored is not None and stored.generation > seen.generation:
+            log.info("adopting refresh token generation %d from the store", stored.generation)
+            self._refresh = stored
+            return stored
+        self._refresh = self._issue(seen, reason)
+        return self._refresh
+
+    def _issue(self, seen: StoredRefresh | None, reason: str) -> StoredRefresh:
+        """Issue a refresh token under the lease, unless someone else just did."""
+        deadline = self._clock() + LEASE_TTL
+        while not self._store.acquire_lease(self._holder, self._wall(), LEASE_TTL):
+            if self._clock() > deadline:
+                raise errors.ReissueRefusedError(
+                    "another process holds the refresh-token lease; try again shortly"
+                )
+            self._sleep(0.05 + 0.1 * self._rng())
+        try:
+            stored = self._store.load()
+            seen_generation = seen.generation if seen is not None else 0
+            if stored is not None and stored.generation > seen_generation:
+                return stored
+            if stored is not None:
+                age = self._wall() - stored.issued_at
+                if age < REISSUE_INTERVAL:
+                    raise errors.ReissueRefusedError(
+                        f"X Booker refused the refresh token ({reason}), but it was issued "
+                        f"{age:.0f} s ago and at most one is issued a minute: another process "
+                        "may be using this delegated app, or the egress IP changed"
+                    )
+            token = self._call_refresh()
+            saved = self._store.save(token, stored.generation if stored else 0, self._wall())
+        except GenerationConflict:
+            # Only possible if our lease lapsed mid-call; the newer token wins.
+            winner = self._store.load()
+            assert winner is not None
+            return winner
+        finally:
+            self._store.release_lease(self._holder)
+        if stored is None:
+            log.info("refresh token issued and stored (generation %d)", saved.generation)
+        else:
+            self.counters.reissues += 1
+            log.warning(
+                "refresh token re-issued because X Booker said %r (generation %d, %d "
+                "re-issues so far); frequent re-issues mean another holder of this "
+                "delegated app or a changing egress IP",
+                reason,
+                saved.generation,
+                saved.reissues,
+            )
+        return saved
+
+    # -- the two auth calls ---------------------------------------------------
+
+    def _call_refresh(self) -> Secret:
+        c = self._credentials
+        headers = {
+            "organization-id": c.organization_id,
+            "client-id": c.client_id,
+            "client-secret": c.client_secret.reveal(),
+        }
+        self.counters.refresh_calls += 1
+        data = send(
+            lambda: self._http.get(f"{self._auth_url}/tokens/refresh", headers=headers),
+            operation="issue refresh token",
+            idempotent=True,
+            policy=self._retry,
+        )
+        return _token_field(data, "refreshToken", "issue refresh token")
+
+    def _call_access(self, refresh: Secret) -> Secret:
+        c = self._credentials
+        headers = {
+            "organization-id": c.organization_id,
+            "client-id": c.client_id,
+            "Authorization": f"Bearer {refresh.reveal()}",
+        }
+        self.counters.access_calls += 1
+        data = send(
+            lambda: self._http.get(f"{self._auth_url}/tokens/access", headers=headers),
+            operation="get access token",
+            idempotent=True,
+            policy=self._retry,
+        )
+        return _token_field(data, "accessToken", "get access token")
+
+
+def _token_field(data: dict, name: str, operation: str) -> Secret:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > 8192:
+        raise errors.TransportError(f"X Booker's answer has no usable {name}", 200, operation)
+    return Secret(value)
+
+
+class XBookerAuth(httpx.Auth):
+    """Plugs the manager into httpx: sets the bearer token, renews and retries once on 403.
+
+    Only the sync flow is implemented: the manager blocks on locks and does I/O,
+    which must not happen inside an event loop.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, manager: TokenManager, credentials: XBookerCredentials) -> None:
+        self._manager = manager
+        self._credentials = credentials
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        snap = self._manager.token()
+        self._apply(request, snap)
+        response = yield request
+        if response.status_code != 403:
+            return
+        response.read()
+        message = _message(response)
+        if message == m.ACCESS_EXPIRED:
+            self._manager.access_rejected(snap)
+        elif message == m.NO_REFRESH_TOKENS:
+            self._manager.refresh_rejected(snap)
+        else:
+            return
+        snap = self._manager.token()
+        self._apply(request, snap)
+        yield request
+
+    def _apply(self, request: httpx.Request, snap: AccessSnapshot) -> None:
+        request.headers["Authorization"] = f"Bearer {snap.token.reveal()}"
+        request.headers["organization-id"] = self._credentials.organization_id
+        request.headers["client-id"] = self._credentials.client_id
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return body.get("message", "") if isinstance(body, dict) else ""
+
+
+__all__ = ["AccessSnapshot", "TokenManager", "Windows", "XBookerAuth"]

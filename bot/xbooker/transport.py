@@ -1,0 +1,124 @@
+"""What every call to X Booker shares: the HTTP client, the envelope, and the retry rule.
+
+Reads and token calls are retried on 5xx, timeouts and dropped connections
+(bounded, jittered). A write is retried only when it provably never left: a
+failed connect. After anything ambiguous it raises :class:`OutcomeUnknownError`
+instead of replaying, because X Booker has no idempotency keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bot.xbooker import errors
+
+log = logging.getLogger(__name__)
+
+# Stable on purpose: X Booker binds a refresh token to the app / browser / IP that
+# obtained it, so a version number here would orphan the stored token on upgrade.
+USER_AGENT = "xbooker-bot"
+
+
+def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
+    """An httpx client that never follows redirects: httpx would carry custom
+    headers such as ``client-secret`` to wherever a redirect points."""
+    return httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    rng: Callable[[], float] = field(default=random.random, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter in [0.5, 1.5) of the step."""
+        step = min(self.max_delay, self.base_delay * (2**attempt))
+        return step * (0.5 + self.rng())
+
+
+def read_envelope(response: httpx.Response, operation: str) -> dict:
+    """``data`` of a successful envelope; a typed exception for anything else."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        text = f"X Booker answered HTTP {status} with a body that is not JSON ({kind})"
+        if status >= 500:
+            raise errors.ServerError(text, status, operation)
+        raise errors.TransportError(text, status, operation)
+    message = body.get("message") if isinstance(body.get("message"), str) else ""
+    if status >= 400 or body.get("success") is False:
+        raise errors.from_response(status, message or f"HTTP {status}", operation)
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise errors.TransportError(
+            f"X Booker answered HTTP {status} without a data object", status, operation
+        )
+    return data
+
+
+def send(
+    request: Callable[[], httpx.Response],
+    *,
+    operation: str,
+    idempotent: bool,
+    policy: RetryPolicy,
+) -> dict:
+    """Send with the retry rule of this module; returns the envelope's ``data``."""
+    last = policy.attempts - 1
+    for attempt in range(policy.attempts):
+        try:
+            response = request()
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            failure: errors.XBookerError = errors.TransportError(
+                "could not connect to X Booker", None, operation
+            )
+            retry = True
+        except httpx.TimeoutException:
+            failure = _ambiguous("X Booker did not answer in time", operation, idempotent)
+            retry = idempotent
+        except httpx.TransportError:
+            failure = _ambiguous("the connection to X Booker dropped", operation, idempotent)
+            retry = idempotent
+        else:
+            try:
+                return read_envelope(response, operation)
+            except errors.ServerError as exc:
+                failure, retry = exc, idempotent
+        if not retry or attempt == last:
+            raise failure
+        delay = policy.delay(attempt)
+        log.info(
+            "xbooker %s failed (%s); retry %d of %d in %.2fs",
+            operation,
+            failure,
+            attempt + 1,
+            last,
+            delay,
+        )
+        policy.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _ambiguous(text: str, operation: str, idempotent: bool) -> errors.TransportError:
+    if idempotent:
+        return errors.TransportError(text, None, operation)
+    return errors.OutcomeUnknownError(
+        f"{text}; the change may or may not have been applied", None, operation
+    )
