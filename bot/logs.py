@@ -21,12 +21,12 @@ _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
 _GENERIC = [
-    r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+",
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+",
     r"xox[abposre]-[A-Za-z0-9-]+",
     r"xapp-[A-Za-z0-9-]+",
     r"https?://hooks\.slack\.com/[^\s'\"]+",
-    r"(?i)response_url[\"']?\s*[:=]\s*[\"']?[^\s&'\",}]+",
-    r"(?i)(client[-_]secret[\"']?\s*[:=]\s*[\"']?)[^\s&'\",}]+",
+    r"(?i:response_url)[\"']?\s*[:=]\s*[\"']?[^\s&'\",}]+",
+    r"(?i:client[-_]secret)[\"']?\s*[:=]\s*[\"']?[^\s&'\",}]+",
 ]
 
 

@@ -1,6 +1,7 @@
 """The simulator's HTTP face: a threaded stdlib server, startable on port 0 from tests.
 
-Faults are real network behaviour: latency sleeps in the handler thread, a
+Faults are real network behaviour: latency delays the answer (the request has
+already been handled, as a slow server's would be), a
 dropped connection closes the socket without a byte of response, a 500 is a
 real 500. ``/_simulator`` takes knobs and reports counters, for a simulator
 running in another process (benchmarks, end-to-end tests); it answers only on
@@ -28,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("simulator %s", format % args)
 
     def _serve(self) -> None:
@@ -42,8 +43,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(body)
             return
         sim = self.server.simulator
-        if sim.latency:
-            time.sleep(sim.latency)
         reply = sim.handle(
             self.command,
             parts.path,
@@ -52,10 +51,13 @@ class _Handler(BaseHTTPRequestHandler):
             body,
             self.client_address[0],
         )
+        if sim.latency:
+            # Handled first, answered late: a slow write has still been applied.
+            time.sleep(sim.latency)
         if reply.body is None:
             self.close_connection = True
             return
-        self._send(reply.status, reply.body)
+        self._send(reply.status, reply.body, reply.truncate)
 
     def _control(self, body: bytes) -> None:
         if not ipaddress.ip_address(self.client_address[0]).is_loopback:
@@ -72,12 +74,19 @@ class _Handler(BaseHTTPRequestHandler):
             counters = dict(sim.counters)
         self._send(200, {"counters": counters, "members": len(sim.members)})
 
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+    def _send(self, status: int, payload: dict | bytes, truncate: bool = False) -> None:
+        if isinstance(payload, bytes):
+            data, kind = payload, "text/html"
+        else:
+            data, kind = json.dumps(payload).encode(), "application/json; charset=utf-8"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if truncate:
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(data)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
@@ -90,6 +99,10 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        # A client that timed out and hung up is a test scenario, not a server fault.
+        log.debug("simulator: client %s went away", client_address[0])
 
 
 class SimulatorServer:
@@ -107,7 +120,10 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="xbooker-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="xbooker-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -23,19 +23,21 @@ from bot.simulator import seed
 from bot.xbooker import messages as m
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS, PAGE_LIMIT_MAX
 
-ALL_SCOPES = frozenset(
-    {"organization:read", "organization:write", "members:read", "members:write"}
-)
+ALL_SCOPES = frozenset({"organization:read", "organization:write", "members:read", "members:write"})
 DEMO_CREDENTIALS = ("org_7d3f2a", "demo-client", "demo-secret-not-for-production")
 _EMAIL = re.compile(r"^[^@\s<>]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}$")
 _MEMBER_PATH = re.compile(r"^/organization/members/([^/]+)$")
 
 
+HTML_ERROR = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
 @dataclass
 class Reply:
     status: int
-    body: dict | None  # None: drop the connection without answering
+    body: dict | bytes | None  # bytes: sent as text/html; None: drop the connection
     endpoint: str = "other"
+    truncate: bool = False  # announce the full length, send half, close
 
 
 @dataclass
@@ -86,8 +88,9 @@ class Simulator:
         self.access_ttl = access_ttl
         self.latency = 0.0
         self._offset = 0.0
-        self._fail: list[int] = []
+        self._fail: list[tuple[int, bool]] = []
         self._drop = 0
+        self._truncate = 0
         self.counters: Counter[str] = Counter()
         self.apps: dict[str, DelegatedApp] = {}
         self._refresh: dict[str, _Refresh] = {}
@@ -119,13 +122,20 @@ class Simulator:
     def wall(self) -> float:
         return time.time() + self._offset
 
-    def fail_next(self, count: int, status: int = 500) -> None:
+    def fail_next(self, count: int, status: int = 500, html: bool = False) -> None:
+        """The next ``count`` requests fail with ``status`` (an HTML page if ``html``)."""
         with self._lock:
-            self._fail.extend([status] * count)
+            self._fail.extend([(status, html)] * count)
 
     def drop_next(self, count: int) -> None:
+        """The next ``count`` requests get their connection closed without an answer."""
         with self._lock:
             self._drop += count
+
+    def truncate_next(self, count: int) -> None:
+        """The next ``count`` answers are cut off half-way."""
+        with self._lock:
+            self._truncate += count
 
     def set_scopes(self, scopes: set[str], client_id: str | None = None) -> None:
         with self._lock:
@@ -160,7 +170,11 @@ class Simulator:
         if "access_ttl" in knobs:
             self.access_ttl = float(knobs["access_ttl"])
         if "fail_next" in knobs:
-            self.fail_next(int(knobs["fail_next"]), int(knobs.get("fail_status", 500)))
+            self.fail_next(
+                int(knobs["fail_next"]),
+                int(knobs.get("fail_status", 500)),
+                bool(knobs.get("fail_html", False)),
+            )
         if "drop_next" in knobs:
             self.drop_next(int(knobs["drop_next"]))
         if "scopes" in knobs:
@@ -198,8 +212,9 @@ class Simulator:
                 self._drop -= 1
                 return Reply(0, None, endpoint)
             if self._fail:
-                status = self._fail.pop(0)
-                return Reply(status, envelope(status, "Internal server error"), endpoint)
+                status, html = self._fail.pop(0)
+                body = HTML_ERROR if html else envelope(status, "Internal server error")
+                return Reply(status, body, endpoint)
             if path.startswith("/auth/v1/"):
                 status, payload = self._auth(method, path, headers, client_ip)
             elif path == "/delegated/v1" or path.startswith("/delegated/v1/"):
@@ -208,7 +223,9 @@ class Simulator:
                 )
             else:
                 status, payload = 404, envelope(404, m.ROUTE_NOT_FOUND)
-        return Reply(status, payload, endpoint)
+            truncate = self._truncate > 0
+            self._truncate -= truncate
+        return Reply(status, payload, endpoint, truncate)
 
     # -- auth API ----------------------------------------------------------------
 

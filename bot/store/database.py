@@ -10,6 +10,7 @@ make the short, explicit transaction the easy thing to write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -145,10 +146,8 @@ class Store:
         """Close every thread's connection (used by tests and at shutdown)."""
         with self._all_lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.Error):  # already closed
                     conn.close()
-                except sqlite3.Error:
-                    pass  # already closed
             self._all.clear()
         self._local = threading.local()
 

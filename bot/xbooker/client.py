@@ -14,8 +14,8 @@ from urllib.parse import quote
 import httpx
 
 from bot.config import XBookerCredentials
-from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.store.database import Store
+from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker.models import Member, MemberPage, Organization
 from bot.xbooker.operations import (
     MEMBER_ROLES,
@@ -38,9 +38,7 @@ class InvalidArgument(ValueError):
 
 def check_member_id(member_id: str) -> str:
     if not isinstance(member_id, str) or not MEMBER_ID.fullmatch(member_id):
-        raise InvalidArgument(
-            "a member id is 1 to 64 letters, digits, '-' or '_'"
-        )
+        raise InvalidArgument("a member id is 1 to 64 letters, digits, '-' or '_'")
     return member_id
 
 
@@ -102,9 +100,7 @@ class XBookerClient:
     def update_organization(self, fields: dict[str, str]) -> Organization:
         unknown = sorted(set(fields) - set(ORGANIZATION_FIELDS))
         if unknown or not fields:
-            raise InvalidArgument(
-                "organization fields are " + ", ".join(ORGANIZATION_FIELDS)
-            )
+            raise InvalidArgument("organization fields are " + ", ".join(ORGANIZATION_FIELDS))
         data = self._call(OPERATIONS["update organization"], json=dict(fields))
         return Organization.parse(data, "update organization")
 

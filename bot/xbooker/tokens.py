@@ -223,7 +223,12 @@ class TokenManager:
                 if exc.message not in _REFRESH_UNUSABLE or replaced:
                     raise
                 replaced = True
-                refresh = self._replace_refresh(refresh, exc.message)
+                try:
+                    refresh = self._replace_refresh(refresh, exc.message)
+                except errors.ReissueRefusedError:
+                    if exc.message == m.REFRESH_EXPIRED:
+                        raise exc from None  # the app's expiry is the news, not our rate limit
+                    raise
                 continue
             self._access_generation += 1
             snap = AccessSnapshot(
