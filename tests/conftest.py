@@ -52,8 +52,9 @@ def make_client(sim_server, store, clock, wall):
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("wall", wall)
         kwargs.setdefault("sleep", Sleeps())
-        client = XBookerClient(sim_server.url, kwargs.pop("credentials", CREDS),
-                               kwargs.pop("store", store), **kwargs)
+        client = XBookerClient(
+            sim_server.url, kwargs.pop("credentials", CREDS), kwargs.pop("store", store), **kwargs
+        )
         made.append(client)
         return client
 

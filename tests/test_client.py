@@ -16,7 +16,8 @@ def test_every_operation_round_trips(sim, client):
     org = client.update_organization({"name": "New Name Ltd", "timezone": "Asia/Tokyo"})
     assert (org.name, org.timezone) == ("New Name Ltd", "Asia/Tokyo")
     page = client.list_members(page=2, limit=100)
-    assert (page.page, page.limit, page.total, len(page.members), page.pages) == (2, 100, 120, 20, 2)
+    got = (page.page, page.limit, page.total, len(page.members), page.pages)
+    assert got == (2, 100, 120, 20, 2)
     admins = client.list_members(role="admin")
     assert {mb.role for mb in admins.members} == {"admin"}
     added = client.add_member("ada@x.example", "member", name="Ada Lovelace")
@@ -36,7 +37,8 @@ def test_every_operation_round_trips(sim, client):
 def test_path_injection_never_reaches_x_booker(sim, client, member_id):
     client.organization()
     before = dict(sim.counters)
-    for call in (client.member, client.remove_member, lambda i: client.change_member_role(i, "admin")):
+    calls = (client.member, client.remove_member, lambda i: client.change_member_role(i, "admin"))
+    for call in calls:
         with pytest.raises(InvalidArgument):
             call(member_id)
     assert dict(sim.counters) == before
@@ -160,9 +162,11 @@ def test_connection_refused_is_a_clear_error(store):
     from bot.xbooker.client import XBookerClient
     from tests.helpers import CREDS
 
-    with XBookerClient("http://127.0.0.1:9", CREDS, store, retry=fast_retry()) as client:
-        with pytest.raises(errors.TransportError) as info:
-            client.organization()
+    with (
+        XBookerClient("http://127.0.0.1:9", CREDS, store, retry=fast_retry()) as client,
+        pytest.raises(errors.TransportError) as info,
+    ):
+        client.organization()
     assert info.value.message == "could not connect to X Booker"
 
 
@@ -192,9 +196,11 @@ def test_redirects_are_not_followed(store):
         from tests.helpers import CREDS
 
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        with XBookerClient(url, CREDS, store, retry=fast_retry()) as client:
-            with pytest.raises(errors.TransportError):
-                client.organization()
+        with (
+            XBookerClient(url, CREDS, store, retry=fast_retry()) as client,
+            pytest.raises(errors.TransportError),
+        ):
+            client.organization()
     finally:
         server.shutdown()
         server.server_close()

@@ -107,10 +107,11 @@ class Store:
         return rows[0] if rows else None
 
     def _migrate(self) -> None:
-        db = self.db()
         try:
+            db = self.db()
             mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
         if mode.lower() != "wal":
             log.warning("database %s could not switch to WAL (mode %s)", self.path, mode)
