@@ -70,35 +70,52 @@ def run_manager(url: str, sim: Simulator, args, concurrency: int, db: Path) -> d
     with XBookerClient(url, CREDS, store, windows=windows) as client:
         failures, elapsed = replay(args.calls, args.seconds, concurrency, client.organization)
     store.close()
-    return {"refresh": sim.count("refresh"), "access": sim.count("access"),
-            "failures": failures, "elapsed": elapsed}  # fmt: skip
+    return {
+        "refresh": sim.count("refresh"),
+        "access": sim.count("access"),
+        "failures": failures,
+        "elapsed": elapsed,
+    }
 
 
 def run_samples(url: str, sim: Simulator, args, concurrency: int) -> dict:
     """The published samples: refresh, then access, then the call, every time."""
     sim.reset_counters()
     c = CREDS
-    base = {"organization-id": c.organization_id, "client-id": c.client_id,
-            "User-Agent": "xbooker-bot"}  # fmt: skip
+    base = {
+        "organization-id": c.organization_id,
+        "client-id": c.client_id,
+        "User-Agent": "xbooker-bot",
+    }
     local = threading.local()
 
     def call() -> None:
         http = getattr(local, "http", None)
         if http is None:
             http = local.http = httpx.Client(timeout=10)
-        rt = http.get(f"{url}/auth/v1/tokens/refresh",
-                      headers={**base, "client-secret": c.client_secret.reveal()})  # fmt: skip
+        rt = http.get(
+            f"{url}/auth/v1/tokens/refresh",
+            headers={**base, "client-secret": c.client_secret.reveal()},
+        )
         rt.raise_for_status()
-        at = http.get(f"{url}/auth/v1/tokens/access", headers={
-            **base, "Authorization": "Bearer " + rt.json()["data"]["refreshToken"]})  # fmt: skip
+        at = http.get(
+            f"{url}/auth/v1/tokens/access",
+            headers={**base, "Authorization": "Bearer " + rt.json()["data"]["refreshToken"]},
+        )
         at.raise_for_status()
-        org = http.get(f"{url}/delegated/v1/organization", headers={
-            **base, "Authorization": "Bearer " + at.json()["data"]["accessToken"]})  # fmt: skip
+        org = http.get(
+            f"{url}/delegated/v1/organization",
+            headers={**base, "Authorization": "Bearer " + at.json()["data"]["accessToken"]},
+        )
         org.raise_for_status()
 
     failures, elapsed = replay(args.calls, args.seconds, concurrency, call)
-    return {"refresh": sim.count("refresh"), "access": sim.count("access"),
-            "failures": failures, "elapsed": elapsed}  # fmt: skip
+    return {
+        "refresh": sim.count("refresh"),
+        "access": sim.count("access"),
+        "failures": failures,
+        "elapsed": elapsed,
+    }
 
 
 def main() -> int:

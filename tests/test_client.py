@@ -31,9 +31,24 @@ def test_every_operation_round_trips(sim, client):
 
 @pytest.mark.parametrize(
     "member_id",
-    ["..", "../organization", "a/b", "a?b=c", "a#frag", "%2e%2e", "a b", "", "x" * 65,
-     "mem\x00", "mem\n", "ünïcode", "a.b", "a;b", "/"],
-)  # fmt: skip
+    [
+        "..",
+        "../organization",
+        "a/b",
+        "a?b=c",
+        "a#frag",
+        "%2e%2e",
+        "a b",
+        "",
+        "x" * 65,
+        "mem\x00",
+        "mem\n",
+        "ünïcode",
+        "a.b",
+        "a;b",
+        "/",
+    ],
+)
 def test_path_injection_never_reaches_x_booker(sim, client, member_id):
     client.organization()
     before = dict(sim.counters)
@@ -78,13 +93,23 @@ def _response(status: int, content: bytes, kind: str = "application/json") -> ht
         (502, b"<html>Bad Gateway</html>", "text/html", errors.ServerError, "not JSON (text/html)"),
         (200, b'{"data": ', "application/json", errors.TransportError, "not JSON"),
         (200, b"[1, 2]", "application/json", errors.TransportError, "not JSON"),
-        (200, b'{"success": true, "data": null}', "application/json", errors.TransportError,
-         "without a data object"),
-        (418, b'{"message": "I am a teapot", "data": null}', "application/json",
-         errors.APIError, "418 I am a teapot"),
+        (
+            200,
+            b'{"success": true, "data": null}',
+            "application/json",
+            errors.TransportError,
+            "without a data object",
+        ),
+        (
+            418,
+            b'{"message": "I am a teapot", "data": null}',
+            "application/json",
+            errors.APIError,
+            "418 I am a teapot",
+        ),
         (400, b'{"data": null}', "application/json", errors.APIError, "HTTP 400"),
     ],
-)  # fmt: skip
+)
 def test_envelope_parsing_never_crashes(status, content, kind, exc, text):
     with pytest.raises(exc) as info:
         read_envelope(_response(status, content, kind), "show organization")

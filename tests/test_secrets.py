@@ -60,8 +60,11 @@ def test_secret_repr_and_pickling():
 def test_exceptions_and_reprs_hold_no_secrets(sim, client, make_client):
     from bot.config import XBookerCredentials
 
-    bad = make_client(credentials=XBookerCredentials(
-        CREDS.organization_id, CREDS.client_id, Secret("wrong-secret-abc")))  # fmt: skip
+    bad = make_client(
+        credentials=XBookerCredentials(
+            CREDS.organization_id, CREDS.client_id, Secret("wrong-secret-abc")
+        )
+    )
     with pytest.raises(errors.CredentialsError) as info:
         bad.organization()
     client.organization()

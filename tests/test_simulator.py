@@ -144,8 +144,9 @@ def test_calls_with_or_without_extra_headers_and_both_org_urls(sim_server, http)
     url = sim_server.url
     _, at = tokens(http, url)
     plain = call(http, url, at, path="/organization")
-    extra = call(http, url, at, path="/organization",
-                 headers={"organization-id": ORG, "client-id": CID})  # fmt: skip
+    extra = call(
+        http, url, at, path="/organization", headers={"organization-id": ORG, "client-id": CID}
+    )
     base = call(http, url, at)
     assert plain.json()["data"] == extra.json()["data"] == base.json()["data"]
     expect(
@@ -219,8 +220,7 @@ def test_update_organization_validates_fields(sim_server, http):
     ok = call(http, url, at, "PATCH", "/organization", json={"timezone": "Europe/Paris"})
     assert ok.json()["data"]["organization"]["timezone"] == "Europe/Paris"
     for bad in ({"timezone": "Mars/Olympus"}, {"id": "x"}, {"email": "nope"}, {}):
-        expect(call(http, url, at, "PATCH", "/organization", json=bad), 400,
-               "Invalid request body")  # fmt: skip
+        expect(call(http, url, at, "PATCH", "/organization", json=bad), 400, "Invalid request body")
 
 
 def test_faults_and_counters(sim_server, sim, http):

@@ -170,8 +170,9 @@ def test_refresh_token_from_another_location_is_replaced(sim, sim_server, store,
     assert counts(sim) == (1, 2)  # one refused access call, one new refresh, one access
 
 
-def test_two_managers_sharing_a_database_do_not_ping_pong(sim, sim_server, make_client, tmp_path,
-                                                          wall):  # fmt: skip
+def test_two_managers_sharing_a_database_do_not_ping_pong(
+    sim, sim_server, make_client, tmp_path, wall
+):
     a = make_client(store=Store(tmp_path / "shared.db"))
     b = make_client(store=Store(tmp_path / "shared.db"))
     run_threads(2, lambda: [c.organization() for c in (a, b)])
@@ -249,9 +250,10 @@ def test_bad_credentials_are_final(sim, make_client, clock, field, message):
     bad = {
         "organization_id": CREDS.organization_id,
         "client_id": "wrong-client" if field == "client_id" else CREDS.client_id,
-        "client_secret": Secret("wrong-secret-123") if field == "client_secret"
+        "client_secret": Secret("wrong-secret-123")
+        if field == "client_secret"
         else CREDS.client_secret,
-    }  # fmt: skip
+    }
     client = make_client(credentials=XBookerCredentials(**bad))
     for _ in range(5):
         with pytest.raises(errors.CredentialsError) as info:

@@ -40,9 +40,16 @@ class Organization:
             raise TransportError("X Booker's answer has no organization", 200, operation)
         t = lambda k, r=False: _text(org, k, operation, r)  # noqa: E731
         return cls(
-            t("id", True), t("name"), t("email"), t("phone"), t("website"),
-            t("address"), t("timezone"), t("createdAt"), t("updatedAt"),
-        )  # fmt: skip
+            t("id", True),
+            t("name"),
+            t("email"),
+            t("phone"),
+            t("website"),
+            t("address"),
+            t("timezone"),
+            t("createdAt"),
+            t("updatedAt"),
+        )
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,48 @@ class Operation:
 
 
 _OPS = [
-    Operation("show organization", "GET", "/organization", "organization:read",
-              "read the organization", False),
-    Operation("update organization", "PATCH", "/organization", "organization:write",
-              "change the organization's details", True),
-    Operation("list members", "GET", "/organization/members", "members:read",
-              "read members", False),
-    Operation("show member", "GET", "/organization/members/{id}", "members:read",
-              "read members", False),
-    Operation("add member", "POST", "/organization/members", "members:write",
-              "manage members", True),
-    Operation("change member role", "PATCH", "/organization/members/{id}", "members:write",
-              "manage members", True),
-    Operation("remove member", "DELETE", "/organization/members/{id}", "members:write",
-              "manage members", True),
-]  # fmt: skip
+    Operation(
+        "show organization",
+        "GET",
+        "/organization",
+        "organization:read",
+        "read the organization",
+        False,
+    ),
+    Operation(
+        "update organization",
+        "PATCH",
+        "/organization",
+        "organization:write",
+        "change the organization's details",
+        True,
+    ),
+    Operation(
+        "list members", "GET", "/organization/members", "members:read", "read members", False
+    ),
+    Operation(
+        "show member", "GET", "/organization/members/{id}", "members:read", "read members", False
+    ),
+    Operation(
+        "add member", "POST", "/organization/members", "members:write", "manage members", True
+    ),
+    Operation(
+        "change member role",
+        "PATCH",
+        "/organization/members/{id}",
+        "members:write",
+        "manage members",
+        True,
+    ),
+    Operation(
+        "remove member",
+        "DELETE",
+        "/organization/members/{id}",
+        "members:write",
+        "manage members",
+        True,
+    ),
+]
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _OPS}
 

@@ -1,0 +1,1 @@
+"""The Slack-agnostic core: command registry, allow-list, approvals, audit, replies."""

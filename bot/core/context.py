@@ -1,0 +1,55 @@
+"""What every command runs with: who asked, from where, and the services it may use."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from bot.config import Settings
+from bot.core.allowlist import AllowList
+from bot.store import Store, audit
+from bot.xbooker.client import XBookerClient
+
+
+class UserError(Exception):
+    """A request that cannot go ahead for a reason the user can fix; the text says it."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    team_id: str
+    user_id: str
+    text: str  # already decoded from Slack's encoding
+    source: str = "slack"  # slack | console
+    channel_id: str | None = None
+    correlation: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def actor(self) -> str:
+        return self.user_id
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    allowlist: AllowList
+    xbooker: XBookerClient
+    clock: Callable[[], float] = time.time
+
+    @property
+    def team_id(self) -> str:
+        return self.allowlist.team_id
+
+    def audit_in(self, db: sqlite_utils.Database, entry: audit.Entry) -> int:
+        """Append inside the caller's transaction."""
+        return audit.append(db, entry, self.settings.audit_key, self.clock())
+
+    def audit(self, entry: audit.Entry) -> int:
+        """Append in a transaction of its own (for events that change nothing else)."""
+        with self.store.write() as db:
+            return self.audit_in(db, entry)

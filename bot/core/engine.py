@@ -1,0 +1,258 @@
+"""One path for every command, whatever the front end:
+
+decoded text → parse (registry) → authorize (allow-list) → approval gate →
+execute (X Booker client) → render → reply, with an audit row for each.
+
+The work is split in two so that Slack can be answered at once: :meth:`plan`
+does only local reads (the grant, the registry) and decides whether the answer
+is already known (help, a usage error, a refusal); :meth:`execute` does the
+writes and the network calls. The console and tests call :meth:`handle`, which
+does both.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.core import registry, render
+from bot.core.allowlist import AccessError
+from bot.core.context import Invocation, Services, UserError
+from bot.core.params import MemberRef
+from bot.core.parser import Parsed, ParseError, parse
+from bot.core.replies import Reply, chunks, code, esc, section
+from bot.core.roles import at_least
+from bot.store import audit
+from bot.xbooker import errors
+from bot.xbooker.client import InvalidArgument
+
+log = logging.getLogger(__name__)
+PRIVILEGED_X_BOOKER_ROLES = ("owner", "admin")
+
+
+@dataclass
+class Plan:
+    inv: Invocation
+    role: str | None
+    parsed: Parsed | None = None
+    reply: Reply | None = None  # known without work: help, usage, refusal
+    outcome: str = "allowed"
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def needs_work(self) -> bool:
+        return self.reply is None
+
+
+def audit_args(args: dict) -> dict:
+    """Arguments as JSON for the audit log (they hold no secrets by construction)."""
+    return {k: (str(v) if isinstance(v, MemberRef) else v) for k, v in args.items()}
+
+
+def raises_privileges(parsed: Parsed) -> bool:
+    """Always needs approval, whatever XBOOKER_BOT_REQUIRE_APPROVAL says."""
+    name, args = parsed.command.name, parsed.args
+    if name in ("members add", "members role"):
+        return args.get("role") in PRIVILEGED_X_BOOKER_ROLES
+    return name == "access grant" and args.get("role") == "admin"
+
+
+class Engine:
+    def __init__(self, services: Services) -> None:
+        self.svc = services
+        registry.check(services.settings.require_approval)
+
+    # -- plan: local reads only -------------------------------------------------
+
+    def plan(self, inv: Invocation) -> Plan:
+        if inv.team_id != self.svc.team_id:
+            return Plan(
+                inv,
+                None,
+                reply=Reply.note(":no_entry: This xbooker-bot serves another Slack workspace."),
+                outcome="refused",
+                detail={"reason": "other workspace"},
+            )
+        role = self.svc.allowlist.role_of(inv.user_id)
+        if role is None:
+            return Plan(
+                inv,
+                None,
+                reply=self._refusal("viewer", None, "help"),
+                outcome="refused",
+                detail={"reason": "no bot role"},
+            )
+        try:
+            parsed = parse(inv.text)
+        except ParseError as exc:
+            return Plan(
+                inv,
+                role,
+                reply=self._usage(exc, role),
+                outcome="invalid",
+                detail={"error": str(exc)},
+            )
+        command = parsed.command
+        detail = {"command": command.name, "args": audit_args(parsed.args)}
+        if not at_least(role, command.role):
+            return Plan(
+                inv,
+                role,
+                parsed,
+                self._refusal(command.role, role, command.name),
+                "refused",
+                detail,
+            )
+        if command.name == "help":
+            return Plan(
+                inv, role, parsed, self._help(role, parsed.args.get("topic")), "answered", detail
+            )
+        if not command.available:
+            note = f"`{command.name}` is not available in this version of xbooker-bot yet."
+            return Plan(inv, role, parsed, Reply.note(note), "answered", detail)
+        return Plan(inv, role, parsed, detail=detail)
+
+    # -- execute: writes and network ------------------------------------------------
+
+    def execute(self, plan: Plan) -> Reply:
+        inv = plan.inv
+        if plan.reply is not None:
+            self._audit(
+                inv,
+                plan.parsed.command.name if plan.parsed else "(unparsed)",
+                plan.outcome,
+                plan.detail,
+            )
+            log.info("command by %s: %s (ref %s)", inv.user_id, plan.outcome, inv.correlation)
+            return plan.reply
+        assert plan.parsed is not None
+        command, args = plan.parsed.command, plan.parsed.args
+        detail = plan.detail
+        if self._needs_approval(plan.parsed):
+            return self._gate(plan)
+        sends_write = command.writes and command.operation is not None
+        if sends_write:
+            self._audit(inv, command.name, "sending", detail)
+        try:
+            result = command.run(self.svc, inv, args)
+        except errors.XBookerError as exc:
+            self._audit(
+                inv,
+                command.name,
+                "failed",
+                {**detail, "status": exc.status, "message": exc.message},
+            )
+            log.warning(
+                "command %s by %s failed: %s (ref %s)",
+                command.name,
+                inv.user_id,
+                exc,
+                inv.correlation,
+            )
+            return render.xbooker_error(inv, command.name, exc)
+        except (UserError, AccessError, InvalidArgument) as exc:
+            self._audit(inv, command.name, "failed", {**detail, "message": str(exc)})
+            return render.user_error(str(exc))
+        except Exception:
+            log.exception(
+                "command %s failed inside the bot (ref %s)", command.name, inv.correlation
+            )
+            self._audit(inv, command.name, "failed", {**detail, "message": "internal error"})
+            return render.internal_error(inv)
+        if command.operation is not None or not command.writes:
+            self._audit(inv, command.name, "succeeded", detail)
+        reply = command.renderer(inv, args, result)
+        reply.in_channel = plan.parsed.share
+        log.info("command %s by %s: succeeded (ref %s)", command.name, inv.user_id, inv.correlation)
+        return reply
+
+    def handle(self, inv: Invocation) -> Reply:
+        return self.execute(self.plan(inv))
+
+    # -- approval gate -----------------------------------------------------------------
+
+    def _needs_approval(self, parsed: Parsed) -> bool:
+        return parsed.command.name in self.svc.settings.require_approval or raises_privileges(
+            parsed
+        )
+
+    def _gate(self, plan: Plan) -> Reply:
+        assert plan.parsed is not None
+        name = plan.parsed.command.name
+        self._audit(plan.inv, name, "refused", {**plan.detail, "reason": "needs approval"})
+        return Reply.note(
+            f":lock: `{esc(name)}` needs team approval, and team approvals are not available "
+            "in this version of xbooker-bot yet. Nothing was changed."
+        )
+
+    # -- replies built without work -------------------------------------------------------
+
+    def _admins_hint(self) -> str:
+        admins = self.svc.allowlist.admins()
+        if not admins:
+            return (
+                "No bot admin is set up yet: the operator can add one with "
+                "`xbooker-bot access grant`."
+            )
+        shown = ", ".join(render.user(a) for a in admins[:5])
+        return f"A bot admin ({shown}) can grant it"
+
+    def _refusal(self, needed: str, role: str | None, command: str) -> Reply:
+        have = f"you have bot role *{role}*" if role else "you have no bot role"
+        hint = self._admins_hint()
+        if not hint.startswith("No bot admin"):
+            hint += f" with `/xbooker access grant @you {needed}`."
+        text = f":no_entry: `{esc(command)}` needs bot role *{needed}*; {have}. {hint}"
+        return Reply.note(text)
+
+    def _usage(self, exc: ParseError, role: str) -> Reply:
+        command = exc.command
+        if command is None:
+            near = registry.suggest(exc.words, role)
+            if near is not None:
+                text = (
+                    f":grey_question: {esc(exc)}. Did you mean `{near.name}`?\n"
+                    f"Usage: {code('/xbooker ' + near.usage)}"
+                )
+            else:
+                text = f":grey_question: {esc(exc)}. Try {code('/xbooker help')}."
+            return Reply.note(text)
+        text = (
+            f":grey_question: {esc(exc)}.\nUsage: {code('/xbooker ' + command.usage)}\n"
+            f"Example: {code('/xbooker ' + command.example)}"
+        )
+        return Reply.note(text)
+
+    def _help(self, role: str, topic: str | None) -> Reply:
+        if topic:
+            found = registry.lookup(topic.split())
+            if found is None or not at_least(role, found[0].role):
+                near = registry.suggest(topic.split(), role)
+                hint = f" Did you mean `{near.name}`?" if near else ""
+                return Reply.note(f"No command {code(topic)} that you can run.{hint}")
+            c = found[0]
+            text = (
+                f"*{esc(c.name)}*: {esc(c.summary)}\nUsage: {code('/xbooker ' + c.usage)}\n"
+                f"Example: {code('/xbooker ' + c.example)}\nNeeds bot role: {c.role}"
+            )
+            return Reply.note(text)
+        lines = [f"*xbooker-bot*: what your bot role ({role}) can run"]
+        lines += [f"• {code(c.usage)}: {esc(c.summary)}" for c in registry.visible(role)]
+        lines.append(
+            "Add `--share` to a command that changes nothing to post its answer in the channel."
+        )
+        text = "\n".join(lines)
+        return Reply(text, [section(t) for t in chunks(lines)])
+
+    def _audit(self, inv: Invocation, action: str, outcome: str, detail: dict) -> None:
+        self.svc.audit(
+            audit.Entry(
+                inv.actor,
+                inv.source,
+                action,
+                outcome,
+                inv.team_id,
+                inv.channel_id,
+                {**detail, "ref": inv.correlation},
+            )
+        )

@@ -1,0 +1,195 @@
+"""Typed command arguments: each kind converts one token or says what is wrong with it."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from bot.core.roles import ROLES
+from bot.xbooker.client import MEMBER_ID
+from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
+
+MAX_ARGUMENT = 500
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
+)
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+PHONE = re.compile(r"^\+?[0-9 ().-]{5,30}$")
+URL = re.compile(r"^https?://[^\s<>\"]{1,490}$")
+
+
+class ArgumentError(ValueError):
+    """A token does not fit its parameter; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """An email or a member id, as typed; resolved to an id against X Booker later."""
+
+    value: str
+    is_email: bool
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _email(text: str) -> str:
+    if len(text) > 254 or not EMAIL.fullmatch(text):
+        raise ArgumentError(f"'{text}' is not an email address")
+    return text
+
+
+def _member(text: str) -> MemberRef:
+    if "@" in text:
+        return MemberRef(_email(text), True)
+    if not MEMBER_ID.fullmatch(text):
+        raise ArgumentError(
+            f"'{text}' is neither an email nor a member id (1 to 64 letters, digits, '-' or '_')"
+        )
+    return MemberRef(text, False)
+
+
+def _choice(options: tuple[str, ...], what: str):
+    def convert(text: str) -> str:
+        if text.lower() not in options:
+            raise ArgumentError(f"'{text}' is not {what}; use one of: {', '.join(options)}")
+        return text.lower()
+
+    return convert
+
+
+def _int(low: int, high: int, what: str):
+    def convert(text: str) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise ArgumentError(f"{what} must be a whole number from {low} to {high}, not '{text}'")
+        return int(text)
+
+    return convert
+
+
+def _slack_user(text: str) -> str:
+    if not SLACK_USER.fullmatch(text):
+        raise ArgumentError(f"'{text}' is not a Slack user: mention them (@name) or give a U… ID")
+    return text
+
+
+def _text(limit: int):
+    def convert(text: str) -> str:
+        if len(text) > limit:
+            raise ArgumentError(f"the text is {len(text)} characters long; at most {limit}")
+        return text
+
+    return convert
+
+
+def _field_value(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ArgumentError(f"{field} cannot be empty")
+    if field == "email":
+        return _email(value)
+    if field == "timezone" and value not in _timezones():
+        raise ArgumentError(f"'{value}' is not an IANA time zone such as Europe/Paris")
+    if field == "website" and not URL.fullmatch(value):
+        raise ArgumentError(f"'{value}' is not a web address starting with https://")
+    if field == "phone" and not PHONE.fullmatch(value):
+        raise ArgumentError(f"'{value}' is not a phone number")
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a command. ``keyword`` ones are typed ``name=value``; a
+    ``rest`` one takes every remaining word; ``fields`` takes every ``key=value``."""
+
+    name: str
+    placeholder: str
+    convert: Any
+    required: bool = True
+    keyword: bool = False
+    rest: bool = False
+    fields: tuple[str, ...] = ()
+
+    def usage(self) -> str:
+        if self.fields:
+            text = "<field>=<value> ..."
+        elif self.keyword:
+            text = f"{self.name}={self.placeholder}"
+        else:
+            text = self.placeholder
+        return text if self.required else f"[{text}]"
+
+
+def email(name: str = "email") -> Param:
+    return Param(name, "<email>", _email)
+
+
+def member(name: str = "member") -> Param:
+    return Param(name, "<email|member-id>", _member)
+
+
+def xb_role(required: bool = True) -> Param:
+    return Param("role", "<role>", _choice(MEMBER_ROLES, "an X Booker role"), required)
+
+
+def bot_role() -> Param:
+    return Param("role", "<role>", _choice(ROLES, "a bot role"))
+
+
+def slack_user() -> Param:
+    return Param("user", "<@user>", _slack_user)
+
+
+def request_id() -> Param:
+    return Param("id", "<id>", _int(1, 10**9, "a request id"))
+
+
+def org_fields() -> Param:
+    return Param("fields", "", None, fields=ORGANIZATION_FIELDS)
+
+
+def convert_field(field: str, value: str) -> str:
+    if len(value) > MAX_ARGUMENT:
+        raise ArgumentError(f"{field} is {len(value)} characters long; at most {MAX_ARGUMENT}")
+    return _field_value(field, value)
+
+
+def page() -> Param:
+    return Param("page", "<n>", _int(1, 10000, "page"), False, keyword=True)
+
+
+def role_filter() -> Param:
+    return Param("role", "<role>", _choice(MEMBER_ROLES, "an X Booker role"), False, keyword=True)
+
+
+def full_name() -> Param:
+    return Param("name", '"<full name>"', _text(200), False, keyword=True)
+
+
+def search() -> Param:
+    return Param("search", "<search text>", _text(200), False, rest=True)
+
+
+def reason() -> Param:
+    return Param("reason", "<reason>", _text(500), False, rest=True)
+
+
+def topic() -> Param:
+    return Param("topic", "<command>", _text(100), False, rest=True)
+
+
+def count() -> Param:
+    return Param("count", "<n>", _int(1, 200, "the number of rows"), False)
+
+
+def resolution() -> Param:
+    return Param("resolution", "succeeded|failed", _choice(("succeeded", "failed"), "an outcome"))

@@ -1,0 +1,298 @@
+"""The command registry: one declarative table that parsing, help, authorization,
+approvals and rendering all read.
+
+Each entry names its words, typed arguments, the bot role it needs, whether it
+needs team approval by default, the X Booker operation it performs, the function
+that runs it, the renderer, and its help. :func:`check` runs at start-up so a
+gap in the table (or a setting naming a command that does not exist) stops the
+bot instead of silently allowing something.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core import actions, render
+from bot.core import params as p
+from bot.core.roles import ROLES, at_least
+from bot.xbooker.operations import OPERATIONS
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    params: tuple[p.Param, ...]
+    role: str
+    summary: str
+    example: str
+    run: Callable[..., Any] | None
+    renderer: Callable[..., Any] | None
+    operation: str | None = None  # the X Booker operation, if it calls one that writes or reads
+    writes: bool = False  # changes X Booker or the bot's own state
+    approval: bool = False  # needs team approval by default
+    aliases: tuple[tuple[str, ...], ...] = ()
+    available: bool = True  # False: listed, but answers that it is not available yet
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def usage(self) -> str:
+        return " ".join([self.name, *(param.usage() for param in self.params)])
+
+    @property
+    def shareable(self) -> bool:
+        return not self.writes
+
+
+def _cmd(
+    words: str,
+    params: list[p.Param],
+    role: str,
+    summary: str,
+    example: str,
+    run=None,
+    renderer=None,
+    **kw,
+) -> Command:
+    return Command(tuple(words.split()), tuple(params), role, summary, example, run, renderer, **kw)
+
+
+COMMANDS: tuple[Command, ...] = (
+    _cmd(
+        "help",
+        [p.topic()],
+        "viewer",
+        "what you can run, or one command's usage",
+        "help members add",
+    ),
+    _cmd(
+        "org show",
+        [],
+        "viewer",
+        "show the organization",
+        "org",
+        actions.org_show,
+        render.org_show,
+        operation="show organization",
+        aliases=(("org",),),
+    ),
+    _cmd(
+        "org update",
+        [p.org_fields()],
+        "operator",
+        "change the organization's name, email, phone, website, address or timezone",
+        'org update name="Harbour Lane Ltd" timezone=Europe/London',
+        actions.org_update,
+        render.org_update,
+        operation="update organization",
+        writes=True,
+        approval=True,
+    ),
+    _cmd(
+        "members list",
+        [p.role_filter(), p.page(), p.search()],
+        "viewer",
+        "list members, optionally by X Booker role or matching text",
+        "members list role=admin",
+        actions.members_list,
+        render.members_list,
+        operation="list members",
+    ),
+    _cmd(
+        "members show",
+        [p.member()],
+        "viewer",
+        "show one member",
+        "members show bob@x.example",
+        actions.members_show,
+        render.members_show,
+        operation="show member",
+    ),
+    _cmd(
+        "members add",
+        [p.email(), p.xb_role(required=False), p.full_name()],
+        "operator",
+        "add a member (X Booker role defaults to member)",
+        'members add bob@x.example member name="Bob Smith"',
+        actions.members_add,
+        render.members_add,
+        operation="add member",
+        writes=True,
+    ),
+    _cmd(
+        "members role",
+        [p.member(), p.xb_role()],
+        "operator",
+        "change a member's X Booker role",
+        "members role bob@x.example admin",
+        actions.members_role,
+        render.members_role,
+        operation="change member role",
+        writes=True,
+        approval=True,
+    ),
+    _cmd(
+        "members remove",
+        [p.member()],
+        "operator",
+        "remove a member",
+        "members remove bob@x.example",
+        actions.members_remove,
+        render.members_remove,
+        operation="remove member",
+        writes=True,
+        approval=True,
+    ),
+    _cmd(
+        "access list",
+        [],
+        "admin",
+        "list who has which bot role",
+        "access list",
+        actions.access_list,
+        render.access_list,
+    ),
+    _cmd(
+        "access grant",
+        [p.slack_user(), p.bot_role()],
+        "admin",
+        "give someone a bot role (viewer, operator or admin)",
+        "access grant @alice operator",
+        actions.access_grant,
+        render.access_grant,
+        writes=True,
+    ),
+    _cmd(
+        "access revoke",
+        [p.slack_user()],
+        "admin",
+        "take someone's bot role away",
+        "access revoke @alice",
+        actions.access_revoke,
+        render.access_revoke,
+        writes=True,
+    ),
+    _cmd(
+        "approvals list",
+        [],
+        "operator",
+        "list pending approval requests",
+        "approvals",
+        aliases=(("approvals",),),
+        available=False,
+    ),
+    _cmd(
+        "approvals approve",
+        [p.request_id(), p.reason()],
+        "admin",
+        "approve a request",
+        "approvals approve 42",
+        writes=True,
+        available=False,
+    ),
+    _cmd(
+        "approvals reject",
+        [p.request_id(), p.reason()],
+        "admin",
+        "reject a request",
+        "approvals reject 42 not now",
+        writes=True,
+        available=False,
+    ),
+    _cmd(
+        "approvals cancel",
+        [p.request_id(), p.reason()],
+        "operator",
+        "cancel your own request",
+        "approvals cancel 42",
+        writes=True,
+        available=False,
+    ),
+    _cmd(
+        "approvals resolve",
+        [p.request_id(), p.resolution()],
+        "admin",
+        "settle a request whose outcome is unknown",
+        "approvals resolve 42 succeeded",
+        writes=True,
+        available=False,
+    ),
+    _cmd(
+        "audit", [p.count()], "admin", "show the latest audit log rows", "audit 20", available=False
+    ),
+    _cmd(
+        "status",
+        [],
+        "viewer",
+        "version, X Booker and token health, warnings",
+        "status",
+        actions.status,
+        render.status,
+    ),
+)
+
+BY_WORDS: dict[tuple[str, ...], Command] = {}
+for _command in COMMANDS:
+    for _words in (_command.words, *_command.aliases):
+        BY_WORDS[_words] = _command
+
+
+class RegistryError(Exception):
+    """The table or a setting that names commands is inconsistent."""
+
+
+def check(require_approval: tuple[str, ...]) -> None:
+    """Refuse to start with an entry lacking a role or renderer, or an approval
+    setting naming no command (or one that changes nothing)."""
+    for command in COMMANDS:
+        if command.role not in ROLES:
+            raise RegistryError(f"command '{command.name}' has no valid role")
+        if command.available and command.name != "help" and command.renderer is None:
+            raise RegistryError(f"command '{command.name}' has no renderer")
+        if command.operation is not None and command.operation not in OPERATIONS:
+            raise RegistryError(f"command '{command.name}' names unknown operation")
+    for entry in require_approval:
+        command = BY_WORDS.get(tuple(entry.split()))
+        if command is None:
+            near = suggest(entry.split())
+            hint = f" (did you mean '{near.name}'?)" if near else ""
+            raise RegistryError(f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' is not a command{hint}")
+        if not command.writes:
+            raise RegistryError(
+                f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' changes nothing, so it needs no approval"
+            )
+
+
+def lookup(words: list[str]) -> tuple[Command, int] | None:
+    """The command the leading words name, and how many words it used."""
+    for size in (2, 1):
+        command = BY_WORDS.get(tuple(w.lower() for w in words[:size]))
+        if command is not None and len(words) >= size:
+            return command, size
+    return None
+
+
+def suggest(words: list[str], role: str | None = None) -> Command | None:
+    """The closest command the caller may run, for "did you mean"."""
+    allowed = [c for c in COMMANDS if role is None or at_least(role, c.role)]
+    names = {" ".join(w): c for c in allowed for w in (c.words, *c.aliases)}
+    for size in (2, 1):
+        phrase = " ".join(w.lower() for w in words[:size])
+        match = difflib.get_close_matches(phrase, list(names), n=1, cutoff=0.6)
+        if match:
+            return names[match[0]]
+    if words:
+        first = words[0].lower()
+        for command in allowed:  # "members frobnicate": any members command
+            if command.words[0] == first:
+                return command
+    return None
+
+
+def visible(role: str | None) -> list[Command]:
+    return [c for c in COMMANDS if at_least(role, c.role)]

@@ -1,0 +1,170 @@
+"""Turn results into replies. Every value from a user or X Booker is escaped here."""
+
+from __future__ import annotations
+
+from bot.core.actions import Change, Status
+from bot.core.allowlist import Grant
+from bot.core.context import Invocation
+from bot.core.replies import Reply, chunks, code, context, esc, fields, header, section
+from bot.xbooker import errors
+from bot.xbooker.advice import advise
+from bot.xbooker.models import Member, MemberPage, Organization
+
+_ORG_FIELDS = [
+    ("Name", "name"),
+    ("Email", "email"),
+    ("Phone", "phone"),
+    ("Website", "website"),
+    ("Address", "address"),
+    ("Time zone", "timezone"),
+    ("ID", "id"),
+    ("Updated", "updated_at"),
+]
+
+
+def user(user_id: str) -> str:
+    """A Slack user ID as a mention. IDs are validated (U/W + capitals and digits),
+    so this is the one place we emit markup on purpose."""
+    return f"<@{user_id}>" if user_id[:1] in "UW" and user_id.isalnum() else esc(user_id)
+
+
+def organization_card(org: Organization, title: str = "Organization") -> list[dict]:
+    return [
+        header(f"{title}: {org.name}"),
+        *fields([(lbl, getattr(org, k)) for lbl, k in _ORG_FIELDS]),
+    ]
+
+
+def member_card(m: Member, title: str = "Member") -> list[dict]:
+    return [
+        header(f"{title}: {m.name or m.email}"),
+        *fields(
+            [
+                ("Name", m.name),
+                ("Email", m.email),
+                ("X Booker role", m.role),
+                ("Status", m.status),
+                ("Joined", m.joined_at or "not yet"),
+                ("ID", m.id),
+            ]
+        ),
+    ]
+
+
+def org_show(inv: Invocation, args: dict, org: Organization) -> Reply:
+    return Reply(f"Organization {esc(org.name)} ({esc(org.id)})", organization_card(org))
+
+
+def org_update(inv: Invocation, args: dict, change: Change) -> Reply:
+    before, after = change.before, change.after
+    lines = [
+        f"• {k}: {code(getattr(before, k))} → {code(getattr(after, k))}" for k in args["fields"]
+    ]
+    text = "Organization updated:\n" + "\n".join(lines)
+    return Reply(text, [section(text), *organization_card(after, "Now")])
+
+
+def member_line(m: Member) -> str:
+    name = esc(m.name) if m.name else "(no name)"
+    extra = " · invited" if m.status == "invited" else ""
+    return f"*{name}* · {esc(m.email)} · {esc(m.role)}{extra} · {code(m.id)}"
+
+
+def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:
+    if not page.members:
+        what = "No members match." if (args.get("search") or args.get("role")) else "No members."
+        if page.page > 1 and page.total:
+            what = f"Page {page.page} is past the end: there are {page.pages} page(s)."
+        return Reply.note(what)
+    title = f"Members: page {page.page} of {page.pages} ({page.total} in all)"
+    blocks = [header(title), *[section(t) for t in chunks([member_line(m) for m in page.members])]]
+    if page.page < page.pages:
+        parts = ["members list"]
+        if args.get("role"):
+            parts.append(f"role={args['role']}")
+        parts.append(f"page={page.page + 1}")
+        if args.get("search"):
+            parts.append(f'"{args["search"]}"')
+        blocks.append(context("Next page: " + code("/xbooker " + " ".join(parts))))
+    return Reply(esc(title), blocks)
+
+
+def members_show(inv: Invocation, args: dict, m: Member) -> Reply:
+    return Reply(f"Member {esc(m.email)}: {esc(m.role)}", member_card(m))
+
+
+def members_add(inv: Invocation, args: dict, m: Member) -> Reply:
+    text = f"Added {esc(m.email)} as {esc(m.role)} (status: {esc(m.status)})."
+    return Reply(text, [section(text), *member_card(m)])
+
+
+def members_role(inv: Invocation, args: dict, change: Change) -> Reply:
+    before, after = change.before, change.after
+    text = f"{esc(after.email)}: X Booker role {esc(before.role)} → {esc(after.role)}."
+    return Reply.note(text)
+
+
+def members_remove(inv: Invocation, args: dict, m: Member) -> Reply:
+    return Reply.note(f"Removed {esc(m.email)} ({esc(m.role)}) from the organization.")
+
+
+def access_list(inv: Invocation, args: dict, grants: list[Grant]) -> Reply:
+    if not grants:
+        return Reply.note("No one has a bot role yet.")
+    lines = [
+        f"• {user(g.user_id)}: {g.role}"
+        + (" (from XBOOKER_BOT_ADMINS)" if g.from_config else f" (granted by {user(g.granted_by)})")
+        for g in grants
+    ]
+    return Reply("Bot roles", [header("Bot roles"), *[section(t) for t in chunks(lines)]])
+
+
+def access_grant(inv: Invocation, args: dict, change: Change) -> Reply:
+    was = f" (was {change.before})" if change.before else ""
+    return Reply.note(f"{user(args['user'])} now has bot role {change.after}{was}.")
+
+
+def access_revoke(inv: Invocation, args: dict, change: Change) -> Reply:
+    return Reply.note(f"{user(args['user'])} no longer has a bot role (was {change.before}).")
+
+
+def status(inv: Invocation, args: dict, st: Status) -> Reply:
+    t = st.tokens
+    reach = "reachable" if st.reachable else f"not usable: {esc(st.xbooker_error)}"
+    age = lambda v: "none yet" if v is None else f"{v:g} s"  # noqa: E731
+    lines = [
+        f"*xbooker-bot {esc(st.version)}*",
+        f"• X Booker: {reach}",
+        f"• Access token age: {age(t['access_token_age'])}; refresh token age: "
+        f"{age(t['refresh_token_age'])}; refresh token re-issued "
+        f"{t['refresh_reissues'] or 0} time(s)",
+        f"• Pending approvals: {st.pending_approvals}",
+        f"• Database: {code(st.database)}",
+        f"• Your bot role: {st.role or 'none'}",
+    ]
+    lines += [f":warning: {esc(w)}" for w in st.warnings]
+    text = "\n".join(lines)
+    return Reply(text, [section(text)])
+
+
+def xbooker_error(inv: Invocation, command: str, exc: errors.XBookerError) -> Reply:
+    advice = advise(exc)
+    status = f" (HTTP {exc.status})" if exc.status is not None else ""
+    text = (
+        f":warning: `{esc(command)}` failed{status}. X Booker said: {code(exc.message)}\n"
+        f"{esc(advice.meaning)}\n*What to do:* {esc(advice.action)}"
+    )
+    return Reply(text, [section(text), context(f"Reference: {code(inv.correlation)}")])
+
+
+def user_error(message: str) -> Reply:
+    return Reply.note(f":warning: {esc(message)}")
+
+
+def internal_error(inv: Invocation) -> Reply:
+    text = (
+        ":x: Something went wrong inside xbooker-bot; check the current state before "
+        "trying again. "
+        f"Give the bot's operator this reference: {code(inv.correlation)}"
+    )
+    return Reply.note(text)

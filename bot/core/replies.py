@@ -1,0 +1,97 @@
+"""Replies as Block Kit plus a plain fallback, and the escaping every value goes through.
+
+Slack treats ``&``, ``<`` and ``>`` as markup, so a member named ``<!channel>``
+would ping a channel if written raw. Everything that came from a user or from
+X Booker goes through :func:`esc` into ``verbatim`` mrkdwn (no auto-linking),
+or into ``plain_text``; the fallback ``text`` is escaped the same way, because
+it is what notifications show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+MAX_HEADER = 150
+MAX_FIELDS = 10
+
+
+def esc(value: object) -> str:
+    """Escape the three characters Slack reads as markup, and nothing else."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(value: object) -> str:
+    """An inline code span for a user or X Booker value (backticks cannot be escaped)."""
+    return "`" + esc(value).replace("`", "'") + "`"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain(text: str, limit: int = MAX_TEXT) -> dict:
+    return {"type": "plain_text", "text": _clip(text, limit) or " ", "emoji": False}
+
+
+def mrkdwn(text: str) -> dict:
+    return {"type": "mrkdwn", "text": _clip(text, MAX_TEXT) or " ", "verbatim": True}
+
+
+def header(text: str) -> dict:
+    return {"type": "header", "text": plain(text, MAX_HEADER)}
+
+
+def section(text: str) -> dict:
+    """A section of already-escaped mrkdwn."""
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def fields(pairs: list[tuple[str, str]]) -> list[dict]:
+    """Label/value pairs as plain-text fields, ten to a section."""
+    items = [plain(f"{label}: {value or '—'}", 2000) for label, value in pairs]
+    return [
+        {"type": "section", "fields": items[i : i + MAX_FIELDS]}
+        for i in range(0, len(items), MAX_FIELDS)
+    ]
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def chunks(lines: list[str], limit: int = MAX_TEXT) -> list[str]:
+    """Join lines into texts of at most ``limit`` characters each."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = _clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+@dataclass
+class Reply:
+    """What the bot answers. ``text`` is escaped mrkdwn shown where blocks are not."""
+
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+    in_channel: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.blocks) > MAX_BLOCKS:
+            kept = self.blocks[: MAX_BLOCKS - 1]
+            self.blocks = [*kept, context("(shortened to fit one Slack message)")]
+        self.text = _clip(self.text, MAX_TEXT)
+
+    @classmethod
+    def note(cls, text: str) -> Reply:
+        """A one-section reply of already-escaped mrkdwn."""
+        return cls(text, [section(text)])
