@@ -71,3 +71,21 @@ def client(make_client) -> XBookerClient:
 @pytest.fixture(autouse=True)
 def _debug_logs(caplog):
     caplog.set_level(logging.DEBUG)
+
+
+@pytest.fixture
+def fake_slack():
+    from tests.fake_slack import FakeSlack
+
+    slack = FakeSlack().start()
+    yield slack
+    slack.stop()
+
+
+@pytest.fixture
+def world(sim_server, fake_slack, tmp_path):
+    from tests.world import World
+
+    w = World(sim_server, fake_slack, tmp_path)
+    yield w
+    w.close()

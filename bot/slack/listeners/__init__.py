@@ -1,0 +1,12 @@
+"""One module per Slack callback; :func:`register` wires them all to an app."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.core.engine import Engine
+from bot.slack.listeners import commands
+
+
+def register(app: App, engine: Engine) -> None:
+    commands.register(app, engine)

@@ -1,0 +1,111 @@
+"""A small fake of Slack's Web API and of ``response_url``, on loopback, port 0.
+
+It records every call (method and parameters) so tests can assert on what the
+bot sent, and answers like Slack does for the methods the bot uses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+
+class FakeSlack:
+    def __init__(self, team_id: str = "T0TEAM") -> None:
+        self.team_id = team_id
+        self.calls: list[tuple[str, dict]] = []
+        self.responses: list[tuple[str, dict]] = []
+        self.response_status = 200
+        self.socket_url: str | None = None
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length).decode()
+                kind = self.headers.get("content-type", "")
+                params = json.loads(raw or "{}") if "json" in kind else dict(parse_qsl(raw))
+                if self.path.startswith("/response/"):
+                    with fake._lock:
+                        fake.responses.append((self.path, params))
+                    self._send(fake.response_status, b"ok", "text/plain")
+                    return
+                method = self.path.rsplit("/", 1)[-1]
+                with fake._lock:
+                    fake.calls.append((method, params))
+                self._send(
+                    200, json.dumps(fake.answer(method, params)).encode(), "application/json"
+                )
+
+            def _send(self, status, data, kind):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def answer(self, method: str, params: dict) -> dict:
+        if method == "auth.test":
+            return {"ok": True, "team_id": self.team_id, "user_id": "UBOT", "bot_id": "BBOT"}
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": params.get("channel"), "ts": f"{next(self._ts)}.0001"}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(params.get("users", "X"))[1:]}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
+        return {"ok": False, "error": "unknown_method"}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str = "r") -> str:
+        return f"{self.url}/response/{name}"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def calls_to(self, method: str) -> list[dict]:
+        with self._lock:
+            return [p for m, p in self.calls if m == method]
+
+    def wait_responses(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """Poll until ``count`` response_url posts arrived (lazy listeners run on threads)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.responses) >= count:
+                    return [p for _, p in self.responses]
+            time.sleep(0.01)
+        with self._lock:
+            got = len(self.responses)
+        raise AssertionError(f"expected {count} response_url posts, got {got}")

@@ -1,0 +1,88 @@
+"""Signed slash commands through the Bolt app, with the simulator and a fake Slack."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.slack_requests import command_body, sign
+from tests.world import ADMIN, NOBODY, OPERATOR, SIGNING_SECRET, VIEWER, everything
+
+
+def test_org_lookup_answers_through_response_url(world):
+    response, path = world.command("org")
+    assert response.status == 200 and response.body == ""
+    reply = world.wait_response(path)
+    assert reply["response_type"] == "ephemeral"
+    assert "Harbour Lane Studios" in everything(reply)
+    assert reply["unfurl_links"] is False and "link_names" not in reply and "parse" not in reply
+
+
+def test_share_posts_in_channel(world):
+    reply = world.ask("members list role=owner --share")
+    assert reply["response_type"] == "in_channel"
+    assert "Members: page 1 of 1" in reply["text"]
+
+
+def test_help_and_usage_come_in_the_ack(world):
+    response, _ = world.command("help", user=VIEWER)
+    body = json.loads(response.body)
+    assert body["response_type"] == "ephemeral"
+    assert "members list" in body["text"] and "members add" not in body["text"]
+    assert "access grant" not in body["text"]
+    response, _ = world.command("members ad bob@x.example", user=OPERATOR)
+    body = json.loads(response.body)
+    assert "Did you mean `members add`?" in body["text"]
+    assert world.sim.count("add member") == 0
+
+
+def test_default_deny_names_role_and_who_can_grant(world):
+    reply = world.ask("org", user=NOBODY)
+    assert "needs bot role *viewer*" in reply["text"] and "<@UADMIN1>" in reply["text"]
+    assert sum(world.sim.counters.values()) == 0
+
+
+def test_role_boundaries(world):
+    viewer = world.ask("members add new@x.example", user=VIEWER)
+    assert "needs bot role *operator*; you have bot role *viewer*" in viewer["text"]
+    operator = world.ask("access list", user=OPERATOR)
+    assert "needs bot role *admin*" in operator["text"]
+    assert world.sim.count("add member") == 0
+    added = world.ask("members add new@x.example", user=OPERATOR)
+    assert "Added new@x.example as member" in added["text"]
+    assert "Bot roles" in world.ask("access list", user=ADMIN)["text"]
+
+
+def test_other_workspace_is_refused(world):
+    reply = world.ask("org", team="T0OTHER")
+    assert "serves another Slack workspace" in reply["text"]
+    assert sum(world.sim.counters.values()) == 0
+
+
+def test_forged_stale_and_unsigned_requests_get_401(world):
+    body = command_body("org", ADMIN, "T0TEAM", "C1", world.slack.response_url("x"))
+    forged = sign("not-the-secret", body)
+    stale = sign(SIGNING_SECRET, body, timestamp=int(time.time()) - 6 * 60)
+    unsigned = {"content-type": "application/x-www-form-urlencoded"}
+    tampered = sign(SIGNING_SECRET, body)
+    for headers, sent in (
+        (forged, body),
+        (stale, body),
+        (unsigned, body),
+        (tampered, body.replace("org", "members")),
+    ):
+        assert world.dispatch(sent, headers).status == 401
+    time.sleep(0.2)
+    assert sum(world.sim.counters.values()) == 0 and world.slack.responses == []
+
+
+def test_slack_encoding_is_decoded(world):
+    reply = world.ask(
+        "members add <mailto:ada@x.example|ada@x.example> member name=“Ada &amp; Co”", user=OPERATOR
+    )
+    assert "Added ada@x.example" in reply["text"]
+    member = next(m for m in world.sim.members.values() if m["email"] == "ada@x.example")
+    assert member["name"] == "Ada & Co"
+    granted = world.ask("access grant <@UNEWBIE|newbie> viewer")
+    assert "<@UNEWBIE> now has bot role viewer" in granted["text"]
+    assert world.engine.svc.allowlist.role_of("UNEWBIE") == "viewer"

@@ -1,0 +1,103 @@
+"""The whole bot wired for a test: simulator, fake Slack, store, engine and Bolt app."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.config import load_settings
+from bot.core.context import Invocation
+from bot.runtime import engine as build_engine
+from bot.runtime import xbooker_client
+from bot.slack.app import DrainingExecutor, build_app, resolve_team_id, web_client
+from bot.store import Store
+from tests.fake_slack import FakeSlack
+from tests.helpers import CREDS, fast_retry
+from tests.slack_requests import command_body, sign
+
+SIGNING_SECRET = "test-signing-secret-123"
+TEAM = "T0TEAM"
+ADMIN, ADMIN2, OPERATOR, VIEWER, NOBODY = "UADMIN1", "UADMIN2", "UOPER1", "UVIEW1", "UNOBODY"
+CHANNEL, APPROVALS = "C0GENERAL", "C0APPROVALS"
+
+
+def settings_env(sim_url: str, slack: FakeSlack, db: str, **extra: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test-0000-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "XBOOKER_BASE_URL": sim_url,
+        "XBOOKER_ORGANIZATION_ID": CREDS.organization_id,
+        "XBOOKER_CLIENT_ID": CREDS.client_id,
+        "XBOOKER_CLIENT_SECRET": CREDS.client_secret.reveal(),
+        "XBOOKER_BOT_DB": db,
+        "XBOOKER_BOT_ADMINS": ADMIN,
+        "XBOOKER_BOT_APPROVALS_CHANNEL": APPROVALS,
+        **extra,
+    }
+
+
+class World:
+    def __init__(self, sim_server, slack: FakeSlack, tmp_path, **env: str) -> None:
+        self.sim_server, self.sim, self.slack = sim_server, sim_server.simulator, slack
+        self.env = settings_env(sim_server.url, slack, str(tmp_path / "bot.db"), **env)
+        self.settings = load_settings(self.env)
+        self.store = Store(self.settings.db_path)
+        self.client = xbooker_client(self.settings, self.store, retry=fast_retry())
+        self.web = web_client(self.settings)
+        self.team = resolve_team_id(self.settings, self.store, self.web)
+        self.engine = build_engine(self.settings, self.store, self.team, self.client)
+        self.executor = DrainingExecutor()
+        self.app = build_app(self.settings, self.engine, client=self.web, executor=self.executor)
+        self._urls = itertools.count(1)
+        allow = self.engine.svc.allowlist
+        allow.grant(ADMIN2, "admin", "setup")
+        allow.grant(OPERATOR, "operator", "setup")
+        allow.grant(VIEWER, "viewer", "setup")
+
+    def close(self) -> None:
+        self.executor.drain(10)
+        self.client.close()
+        self.store.close()
+
+    def dispatch(self, body: str, headers: dict | None = None) -> BoltResponse:
+        headers = sign(SIGNING_SECRET, body) if headers is None else headers
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def command(
+        self, text: str, user: str = ADMIN, team: str = TEAM, channel: str = CHANNEL
+    ) -> tuple[BoltResponse, str]:
+        """Send a signed slash command; returns Bolt's response and its response_url path."""
+        name = f"c{next(self._urls)}"
+        body = command_body(text, user, team, channel, self.slack.response_url(name))
+        return self.dispatch(body), f"/response/{name}"
+
+    def ask(self, text: str, user: str = ADMIN, **kw) -> dict:
+        """The reply a user sees: the ack body if it had one, else the response_url post."""
+        response, path = self.command(text, user, **kw)
+        assert response.status == 200, response.body
+        if response.body:
+            return json.loads(response.body)
+        return self.wait_response(path)
+
+    def wait_response(self, path: str, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for got, payload in list(self.slack.responses):
+                if got == path:
+                    return payload
+            time.sleep(0.005)
+        raise AssertionError(f"no response posted to {path}")
+
+    def handle(self, text: str, user: str = ADMIN):
+        """Straight through the core, as the console does."""
+        return self.engine.handle(Invocation(self.team, user, text, source="console"))
+
+
+def everything(payload: dict) -> str:
+    """All text a payload would show or notify with, for escaping assertions."""
+    return json.dumps(payload)
