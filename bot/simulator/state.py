@@ -88,7 +88,7 @@ class Simulator:
         self.access_ttl = access_ttl
         self.latency = 0.0
         self._offset = 0.0
-        self._fail: list[tuple[int, bool]] = []
+        self._fail: list[tuple[int, bool, str]] = []
         self._drop = 0
         self._truncate = 0
         self.counters: Counter[str] = Counter()
@@ -122,10 +122,13 @@ class Simulator:
     def wall(self) -> float:
         return time.time() + self._offset
 
-    def fail_next(self, count: int, status: int = 500, html: bool = False) -> None:
-        """The next ``count`` requests fail with ``status`` (an HTML page if ``html``)."""
+    def fail_next(
+        self, count: int, status: int = 500, html: bool = False, message: str = ""
+    ) -> None:
+        """The next ``count`` requests fail with ``status`` and ``message`` (or an HTML
+        page if ``html``), whatever they asked for."""
         with self._lock:
-            self._fail.extend([(status, html)] * count)
+            self._fail.extend([(status, html, message or "Internal server error")] * count)
 
     def drop_next(self, count: int) -> None:
         """The next ``count`` requests get their connection closed without an answer."""
@@ -174,6 +177,7 @@ class Simulator:
                 int(knobs["fail_next"]),
                 int(knobs.get("fail_status", 500)),
                 bool(knobs.get("fail_html", False)),
+                str(knobs.get("fail_message", "")),
             )
         if "drop_next" in knobs:
             self.drop_next(int(knobs["drop_next"]))
@@ -212,8 +216,8 @@ class Simulator:
                 self._drop -= 1
                 return Reply(0, None, endpoint)
             if self._fail:
-                status, html = self._fail.pop(0)
-                body = HTML_ERROR if html else envelope(status, "Internal server error")
+                status, html, message = self._fail.pop(0)
+                body = HTML_ERROR if html else envelope(status, message)
                 return Reply(status, body, endpoint)
             if path.startswith("/auth/v1/"):
                 status, payload = self._auth(method, path, headers, client_ip)
