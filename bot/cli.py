@@ -1,20 +1,31 @@
 """The ``xbooker-bot`` command line (also ``python -m bot``).
 
 Each sub-command validates only the settings it needs, prints which database
-file it opens, and exits non-zero with one line naming the problem on failure.
+file it opens, and exits non-zero with one line naming the problem on failure
+(2 for configuration, 1 for everything else).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__, logs
-from bot.config import ConfigError, Settings, load_settings, read_environment
+from bot.config import ConfigError, Settings, load_settings, read_environment, require
+from bot.core.registry import RegistryError
 from bot.store import Store, StoreError
+
+log = logging.getLogger("bot.cli")
+
+
+class StartupError(Exception):
+    """A start-up check failed; the text is the one line to print."""
 
 
 def open_store(settings: Settings) -> Store:
@@ -23,11 +34,172 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
+def _settings() -> Settings:
+    settings = load_settings()
+    logs.setup(settings.log_level)
+    return settings
+
+
+def _team_for_cli(settings: Settings, store: Store) -> str:
+    from bot.runtime import stored_team_id
+
+    team = settings.slack_team_id or stored_team_id(store)
+    if team is None:
+        raise StartupError(
+            "the workspace is unknown: set SLACK_TEAM_ID, or run `xbooker-bot serve` "
+            "(or `socket`) once so that it is read from Slack"
+        )
+    return team
+
+
+def _slack_team(settings: Settings, store: Store, client) -> str:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack.app import resolve_team_id
+
+    try:
+        return resolve_team_id(settings, store, client)
+    except SlackApiError as exc:
+        raise StartupError(
+            f"Slack refused auth.test ({exc.response.get('error', 'error')}): check SLACK_BOT_TOKEN"
+        ) from None
+    except OSError as exc:
+        raise StartupError(f"Slack could not be reached for auth.test ({exc})") from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot import runtime
+    from bot.core.actions import warnings
+    from bot.slack import serve
+    from bot.slack.app import DrainingExecutor, build_app, web_client
+    from bot.slack.web import WebApp
+
+    settings = _settings()
+    require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "XBOOKER_CLIENT_SECRET")
+    store = open_store(settings)
+    team = _slack_team(settings, store, web_client(settings))
+    store.close()
+
+    def factory() -> WebApp:
+        worker_store = Store(settings.db_path)
+        client = runtime.xbooker_client(settings, worker_store)
+        engine = runtime.engine(settings, worker_store, team, client)
+        for warning in warnings(engine.svc):
+            log.warning("%s", warning)
+        executor = DrainingExecutor()
+        app = build_app(settings, engine, client=web_client(settings), executor=executor)
+        return WebApp(app, executor)
+
+    factory_check = factory()  # fail here, in the foreground, rather than in the worker
+    factory_check.drain(0)
+    return serve.run(settings, factory, args.host, args.port or settings.port)
+
+
+def _cmd_socket(args: argparse.Namespace) -> int:
+    from bot import runtime
+    from bot.core.actions import warnings
+    from bot.slack import socket
+    from bot.slack.app import DrainingExecutor, build_app, web_client
+
+    settings = _settings()
+    require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "XBOOKER_CLIENT_SECRET")
+    store = open_store(settings)
+    slack = web_client(settings)
+    team = _slack_team(settings, store, slack)
+    client = runtime.xbooker_client(settings, store)
+    engine = runtime.engine(settings, store, team, client)
+    for warning in warnings(engine.svc):
+        log.warning("%s", warning)
+    executor = DrainingExecutor()
+    app = build_app(settings, engine, client=slack, executor=executor, socket_mode=True)
+    assert settings.slack_app_token is not None
+    return socket.run(app, settings.slack_app_token.reveal(), executor)
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    from bot import console, runtime
+
+    if args.simulate:
+        return _console_simulated(args)
+    settings = _settings()
+    require(settings, "XBOOKER_CLIENT_SECRET")
+    store = open_store(settings)
+    team = _team_for_cli(settings, store)
+    user = args.as_user or (settings.admins[0] if settings.admins else None)
+    if user is None:
+        raise StartupError("give --as USER_ID (the Slack user to act as)")
+    with runtime.xbooker_client(settings, store) as client:
+        engine = runtime.engine(settings, store, team, client)
+        return console.run(engine, team, user)
+
+
+def _console_simulated(args: argparse.Namespace) -> int:
+    from bot import console, runtime
+    from bot.demo import TEAM, demo_settings
+    from bot.simulator import SimulatorServer
+
+    logs.setup("WARNING")
+    user = args.as_user or "UCONSOLE"
+    with SimulatorServer() as server, tempfile.TemporaryDirectory() as folder:
+        settings = demo_settings(server.url, Path(folder) / "console.db", admins=user)
+        store = Store(settings.db_path)
+        print(f"database: {settings.db_path} (temporary; simulated X Booker at {server.url})",
+              file=sys.stderr)  # fmt: skip
+        with runtime.xbooker_client(settings, store) as client:
+            return console.run(runtime.engine(settings, store, TEAM, client), TEAM, user)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bot import demo
+
+    logs.setup("WARNING")
+    return demo.run()
+
+
+def _cmd_access(args: argparse.Namespace) -> int:
+    from bot.core.allowlist import AccessError, AllowList
+    from bot.core.params import SLACK_USER
+    from bot.core.roles import ROLES
+    from bot.store import audit
+
+    settings = _settings()
+    store = open_store(settings)
+    team = _team_for_cli(settings, store)
+    allow = AllowList(store, team, settings.admins)
+    actor = f"cli:{getpass.getuser()}"
+    if args.action == "list":
+        for grant in allow.grants():
+            source = "XBOOKER_BOT_ADMINS" if grant.from_config else f"by {grant.granted_by}"
+            print(f"{grant.user_id}\t{grant.role}\t{source}")
+        return 0
+    if not SLACK_USER.fullmatch(args.user):
+        raise StartupError(f"'{args.user}' is not a Slack user ID (U… or W…)")
+    if args.action == "grant" and args.role not in ROLES:
+        raise StartupError(f"'{args.role}' is not a bot role; use one of: {', '.join(ROLES)}")
+    detail = {"user": args.user, **({"role": args.role} if args.action == "grant" else {})}
+
+    def hook(db) -> None:
+        entry = audit.Entry(actor, "cli", f"access {args.action}", "succeeded", team, None, detail)
+        audit.append(db, entry, settings.audit_key)
+
+    try:
+        if args.action == "grant":
+            before = allow.grant(args.user, args.role, actor, hook)
+            print(
+                f"{args.user} now has bot role {args.role}" + (f" (was {before})" if before else "")
+            )
+        else:
+            before = allow.revoke(args.user, actor, hook)
+            print(f"{args.user} no longer has a bot role (was {before})")
+    except AccessError as exc:
+        raise StartupError(str(exc)) from None
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from bot import doctor
 
-    settings = load_settings()
-    logs.setup(settings.log_level)
+    settings = _settings()
     return doctor.run(settings, open_store(settings), sys.stdout)
 
 
@@ -83,8 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xbooker-bot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("doctor", help="check configuration, tokens and the organization once")
-    p.set_defaults(func=_cmd_doctor)
+    p = sub.add_parser("serve", help="production HTTP server for Slack (gunicorn)")
+    p.add_argument("--port", type=_port, default=None, help="port (wins over $PORT; default 3000)")
+    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("socket", help="Socket Mode, for development without a public URL")
+    p.set_defaults(func=_cmd_socket)
 
     p = sub.add_parser("simulator", help="run the X Booker simulator as a server")
     p.add_argument("--port", type=_port, default=8099, help="port (default 8099; 0 = any)")
@@ -100,6 +277,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scopes", default=None, help="comma-separated scopes the app has")
     p.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every answer")
     p.set_defaults(func=_cmd_simulator)
+
+    p = sub.add_parser("console", help="type /xbooker commands as a Slack user")
+    p.add_argument("--as", dest="as_user", metavar="USER_ID", help="the Slack user to act as")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="use the in-process simulator and a temporary database",
+    )
+    p.set_defaults(func=_cmd_console)
+
+    p = sub.add_parser("demo", help="a tour of every feature on embedded defaults")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("access", help="manage the allow-list without Slack")
+    acc = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    g = acc.add_parser("grant", help="give USER_ID a bot role")
+    g.add_argument("user", metavar="USER_ID")
+    g.add_argument("role", metavar="ROLE", help="viewer, operator or admin")
+    r = acc.add_parser("revoke", help="take USER_ID's bot role away")
+    r.add_argument("user", metavar="USER_ID")
+    acc.add_parser("list", help="who has which bot role")
+    p.set_defaults(func=_cmd_access)
+
+    p = sub.add_parser("doctor", help="check configuration, tokens and the organization once")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 
@@ -111,9 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
-        print(f"database error: {exc}", file=sys.stderr)
+    except RegistryError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (StoreError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        logging.getLogger(__name__).info("interrupted")
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 
 FIRST = [
     "Amara",
@@ -71,7 +72,9 @@ ORGANIZATION = {
 
 
 def _slug(text: str) -> str:
-    return "".join(c for c in text.lower() if c.isalpha()) or "x"
+    """ASCII letters for an email's local part: "Bergström" -> "bergstrom"."""
+    flat = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(c for c in flat.lower() if c.isalpha()) or "x"
 
 
 def members(count: int = 120, seed: int = 7) -> list[dict]:

@@ -1,0 +1,74 @@
+"""The console: type ``/xbooker ...`` lines as a Slack user, read replies as text.
+
+It drives the same engine as Slack (parse, authorize, approve, execute, audit),
+marked as coming from the console in the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.core.context import Invocation
+from bot.core.engine import Engine
+from bot.core.replies import Reply
+
+_LINK = re.compile(r"<@([UW][A-Z0-9]+)>")
+
+
+def _unescape(text: str) -> str:
+    text = _LINK.sub(r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def to_terminal(reply: Reply) -> str:
+    """Blocks as readable lines; the fallback text when there are none."""
+    if not reply.blocks:
+        return _unescape(reply.text)
+    lines: list[str] = []
+    for block in reply.blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"== {block['text']['text']} ==")
+        elif kind == "section":
+            if "text" in block:
+                lines.append(_unescape(block["text"]["text"]))
+            for item in block.get("fields", []):
+                lines.append("  " + _unescape(item["text"]))
+        elif kind == "context":
+            lines += ["  (" + _unescape(e["text"]) + ")" for e in block["elements"]]
+        elif kind == "actions":
+            labels = [e["text"]["text"] for e in block["elements"]]
+            lines.append("  [" + "] [".join(labels) + "]")
+    if reply.in_channel:
+        lines.append("  (posted in the channel)")
+    return "\n".join(lines)
+
+
+def run(
+    engine: Engine,
+    team_id: str,
+    user_id: str,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    on_reply: Callable[[], None] | None = None,
+) -> int:
+    interactive = stdin.isatty()
+    print(f"Acting as {user_id}. Type /xbooker help, or quit.", file=out)
+    while True:
+        if interactive:
+            print("xbooker> ", end="", file=out, flush=True)
+        line = stdin.readline()
+        if not line:
+            return 0
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("quit", "exit"):
+            return 0
+        reply = engine.handle(Invocation(team_id, user_id, line, source="console"))
+        print(to_terminal(reply), file=out, flush=True)
+        if on_reply:
+            on_reply()

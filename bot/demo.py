@@ -1,0 +1,90 @@
+"""``xbooker-bot demo``: the whole bot on embedded defaults, no account needed.
+
+An in-process X Booker simulator and a temporary SQLite file of its own (never
+``XBOOKER_BOT_DB``); a scripted tour through the same engine Slack uses; then
+the console when stdin is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from bot import console
+from bot.config import load_settings
+from bot.core.context import Invocation
+from bot.core.engine import Engine
+from bot.runtime import engine as build_engine
+from bot.runtime import xbooker_client
+from bot.simulator import DEMO_CREDENTIALS, Simulator, SimulatorServer
+from bot.store import Store
+
+TEAM = "T0DEMO"
+PEOPLE = {
+    "UDEMOADA": ("Ada", "admin"),
+    "UDEMOGRACE": ("Grace", "admin"),
+    "UDEMOOPS": ("Omar", "operator"),
+    "UDEMOVIV": ("Viv", "viewer"),
+}
+
+
+def demo_settings(base_url: str, db: Path, admins: str = "UDEMOADA"):
+    return load_settings(
+        {
+            "XBOOKER_BASE_URL": base_url,
+            "XBOOKER_ORGANIZATION_ID": DEMO_CREDENTIALS[0],
+            "XBOOKER_CLIENT_ID": DEMO_CREDENTIALS[1],
+            "XBOOKER_CLIENT_SECRET": DEMO_CREDENTIALS[2],
+            "XBOOKER_BOT_DB": str(db),
+            "XBOOKER_BOT_ADMINS": admins,
+            "XBOOKER_BOT_APPROVALS_CHANNEL": "C0DEMOAPPROVALS",
+            "SLACK_TEAM_ID": TEAM,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def tour(engine: Engine, sim: Simulator, out: TextIO) -> None:
+    someone = next(m for m in sim.members.values() if m["role"] == "member")
+
+    def say(user: str, text: str, why: str) -> None:
+        name, role = PEOPLE[user]
+        print(f"\n--- {why}\n{name} (bot role {role}) types: /xbooker {text}", file=out)
+        reply = engine.handle(Invocation(TEAM, user, text, source="console"))
+        print(console.to_terminal(reply), file=out)
+
+    say("UDEMOVIV", "help", "Help lists only what your bot role may run")
+    say("UDEMOVIV", "org", "A quick organization lookup")
+    say("UDEMOVIV", "members list role=admin", "Members, filtered by X Booker role")
+    say("UDEMOVIV", f"members show {someone['email']}", "One member, by email")
+    say("UDEMOOPS", 'members add ada@harbourlane.example name="Ada Lovelace"', "A change")
+    say("UDEMOVIV", "members add mallory@evil.example", "A refused request: viewers cannot")
+    say("UDEMOOPS", f"members add {someone['email']}", "X Booker's own error message")
+    say("UDEMOOPS", "members lsit", "A typo gets the closest command")
+    say("UDEMOADA", "status", "Health, token state and warnings")
+
+
+def run(stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    simulator = Simulator()
+    with SimulatorServer(simulator) as server, tempfile.TemporaryDirectory() as folder:
+        settings = demo_settings(server.url, Path(folder) / "demo.db")
+        store = Store(settings.db_path)
+        print(f"database: {settings.db_path} (temporary)", file=sys.stderr)
+        print(f"X Booker simulator: {server.url}", file=out)
+        with xbooker_client(settings, store) as client:
+            engine = build_engine(settings, store, TEAM, client)
+            for user, (_, role) in PEOPLE.items():
+                if user not in settings.admins:
+                    engine.svc.allowlist.grant(user, role, "demo")
+            tour(engine, simulator, out)
+            if stdin.isatty():
+                print(
+                    "\nYour turn: you are Ada (bot admin). Type /xbooker help, or quit.", file=out
+                )
+                console.run(engine, TEAM, "UDEMOADA", stdin, out)
+            else:
+                print("\nDemo finished. Run it in a terminal to try commands yourself.", file=out)
+        store.close()
+    return 0
