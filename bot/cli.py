@@ -78,20 +78,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "XBOOKER_CLIENT_SECRET")
     store = open_store(settings)
     team = _slack_team(settings, store, web_client(settings))
+    # Check the rest in the foreground, once, rather than in a crash-looping worker.
+    with runtime.xbooker_client(settings, store) as client:
+        for warning in warnings(runtime.engine(settings, store, team, client).svc):
+            log.warning("%s", warning)
     store.close()
 
     def factory() -> WebApp:
         worker_store = Store(settings.db_path)
         client = runtime.xbooker_client(settings, worker_store)
         engine = runtime.engine(settings, worker_store, team, client)
-        for warning in warnings(engine.svc):
-            log.warning("%s", warning)
         executor = DrainingExecutor()
         app = build_app(settings, engine, client=web_client(settings), executor=executor)
         return WebApp(app, executor)
 
-    factory_check = factory()  # fail here, in the foreground, rather than in the worker
-    factory_check.drain(0)
     return serve.run(settings, factory, args.host, args.port or settings.port)
 
 

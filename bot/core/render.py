@@ -116,7 +116,7 @@ def access_list(inv: Invocation, args: dict, grants: list[Grant]) -> Reply:
         + (" (from XBOOKER_BOT_ADMINS)" if g.from_config else f" (granted by {user(g.granted_by)})")
         for g in grants
     ]
-    return Reply("Bot roles", [header("Bot roles"), *[section(t) for t in chunks(lines)]])
+    return Reply("\n".join(lines), [header("Bot roles"), *[section(t) for t in chunks(lines)]])
 
 
 def access_grant(inv: Invocation, args: dict, change: Change) -> Reply:

@@ -104,7 +104,26 @@ def build_app(
 
     if not socket_mode and settings.slack_signing_secret is None:
         raise ValueError("SLACK_SIGNING_SECRET is required to verify requests")
-    app = App(
+    # Bolt warns that SLACK_BOT_TOKEN from the environment is unused when a
+    # client and authorize are given; that is the intent, so hush it here.
+    bolt_log = logging.getLogger("slack_bolt.App")
+    level = bolt_log.level
+    bolt_log.setLevel(logging.ERROR)
+    try:
+        app = _bolt_app(settings, client, authorize, executor, socket_mode, bolt_log)
+    finally:
+        bolt_log.setLevel(level)
+
+    @app.error
+    def on_error(error: Exception) -> None:
+        log.error("unhandled error in a Slack listener: %s", type(error).__name__)
+
+    listeners.register(app, engine)
+    return app
+
+
+def _bolt_app(settings, client, authorize, executor, socket_mode, logger) -> App:
+    return App(
         client=client,
         signing_secret=settings.slack_signing_secret.reveal()
         if settings.slack_signing_secret
@@ -114,12 +133,5 @@ def build_app(
         authorize=authorize,
         request_verification_enabled=not socket_mode,
         url_verification_enabled=not socket_mode,
-        logger=logging.getLogger("slack_bolt.App"),
+        logger=logger,
     )
-
-    @app.error
-    def on_error(error: Exception) -> None:
-        log.error("unhandled error in a Slack listener: %s", type(error).__name__)
-
-    listeners.register(app, engine)
-    return app

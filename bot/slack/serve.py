@@ -19,7 +19,7 @@ from bot.slack.web import WebApp
 
 log = logging.getLogger(__name__)
 THREADS = 16
-DRAIN_SECONDS = 20.0
+DRAIN_SECONDS = 20
 
 
 class _Gunicorn(BaseApplication):

@@ -1,0 +1,114 @@
+"""End to end through `xbooker-bot serve` as a process: gunicorn, WSGI, Bolt, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.slack_requests import command_body, sign
+from tests.world import ADMIN, SIGNING_SECRET, settings_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(sim_server, fake_slack, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        **settings_env(sim_server.url, fake_slack, str(tmp_path / "serve.db")),
+        "SLACK_TEAM_ID": "T0TEAM",
+        "PYTHON_DOTENV_DISABLED": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("serve did not start: " + proc.stdout.read())
+    yield proc, url
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def post_command(url: str, fake_slack, text: str, name: str, secret: str = SIGNING_SECRET):
+    body = command_body(text, ADMIN, "T0TEAM", "C1", fake_slack.response_url(name))
+    return httpx.post(f"{url}/slack/events", content=body, headers=sign(secret, body), timeout=5)
+
+
+def test_serve_end_to_end(server, fake_slack, sim):
+    _, url = server
+    health = httpx.get(f"{url}/healthz").json()
+    assert health["ok"] is True and "version" in health
+    ack = post_command(url, fake_slack, "org", "e2e")
+    assert ack.status_code == 200
+    posts = fake_slack.wait_responses(1)
+    assert "Harbour Lane Studios" in posts[0]["text"]
+    assert post_command(url, fake_slack, "org", "forged", "wrong-secret").status_code == 401
+    assert httpx.get(f"{url}/slack/events").status_code == 405
+    assert httpx.get(f"{url}/nope").status_code == 404
+    help_ack = post_command(url, fake_slack, "help", "help")
+    assert "members add" in help_ack.json()["text"]
+    assert sim.count("show organization") == 1
+
+
+def test_sigterm_drains_work_in_flight(server, fake_slack, sim):
+    proc, url = server
+    sim.latency = 1.5
+    ack = post_command(url, fake_slack, "members list", "slow")
+    assert ack.status_code == 200
+    time.sleep(0.2)  # the lazy listener is now waiting on X Booker
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=40) == 0
+    sim.latency = 0
+    posts = fake_slack.wait_responses(1, timeout=5)
+    assert "Members: page 1" in posts[0]["text"]
+    output = proc.stdout.read()
+    assert "xoxb-test" not in output and SIGNING_SECRET not in output
+
+
+def test_serve_refuses_to_start_without_signing_secret(sim_server, fake_slack, tmp_path):
+    env = {
+        **os.environ,
+        **settings_env(sim_server.url, fake_slack, str(tmp_path / "x.db")),
+        "PYTHON_DOTENV_DISABLED": "1",
+    }
+    del env["SLACK_SIGNING_SECRET"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET: is required" in result.stderr
