@@ -49,6 +49,12 @@ class FakeSlack:
                     200, json.dumps(fake.answer(method, params)).encode(), "application/json"
                 )
 
+            def do_GET(self):
+                # For a fake running in another process (bench/ack.py).
+                with fake._lock:
+                    count = len(fake.responses)
+                self._send(200, json.dumps({"responses": count}).encode(), "application/json")
+
             def _send(self, status, data, kind):
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
@@ -98,6 +104,9 @@ class FakeSlack:
         with self._lock:
             return [p for m, p in self.calls if m == method]
 
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
     def wait_responses(self, count: int, timeout: float = 10.0) -> list[dict]:
         """Poll until ``count`` response_url posts arrived (lazy listeners run on threads)."""
         deadline = time.monotonic() + timeout
@@ -109,3 +118,9 @@ class FakeSlack:
         with self._lock:
             got = len(self.responses)
         raise AssertionError(f"expected {count} response_url posts, got {got}")
+
+
+if __name__ == "__main__":
+    fake = FakeSlack()
+    print(fake.url, flush=True)
+    fake.serve_forever()
