@@ -50,7 +50,7 @@ def test_role_boundaries(world):
     assert world.sim.count("add member") == 0
     added = world.ask("members add new@x.example", user=OPERATOR)
     assert "Added new@x.example as member" in added["text"]
-    assert "Bot roles" in world.ask("access list", user=ADMIN)["text"]
+    assert "<@UOPER1>: operator" in world.ask("access list", user=ADMIN)["text"]
 
 
 def test_other_workspace_is_refused(world):
