@@ -123,7 +123,8 @@ def test_access_token_expired_403_renews_once_and_retries(sim, client):
     results = run_threads(32, client.organization)
     assert all(r.id == "org_7d3f2a" for r in results), results
     assert counts(sim) == (1, 2)
-    assert sim.count("show organization") == 1 + 32 * 2
+    # Each caller retries at most once (a late one may already get the new token).
+    assert 1 + 32 < sim.count("show organization") <= 1 + 32 * 2
 
 
 def test_second_access_token_expired_is_not_retried_again(sim, client):
