@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Settings, require
 from bot.core.allowlist import AllowList
+from bot.core.approvals import Approvals, Notifier, Unposted
 from bot.core.context import Services
 from bot.core.engine import Engine
 from bot.store import Store
@@ -21,6 +22,14 @@ def xbooker_client(settings: Settings, store: Store, **options) -> XBookerClient
     return XBookerClient(settings.xbooker_base_url, settings.credentials, store, **options)
 
 
-def engine(settings: Settings, store: Store, team_id: str, client: XBookerClient) -> Engine:
-    allowlist = AllowList(store, team_id, settings.admins)
-    return Engine(Services(settings, store, allowlist, client))
+def engine(
+    settings: Settings,
+    store: Store,
+    team_id: str,
+    client: XBookerClient,
+    notifier: Notifier | None = None,
+) -> Engine:
+    """The core for one workspace; without a notifier, requests are approved by typing."""
+    services = Services(settings, store, AllowList(store, team_id, settings.admins), client)
+    Approvals(services, notifier or Unposted())
+    return Engine(services)

@@ -146,3 +146,27 @@ def status(svc: Services, inv: Invocation, args: dict) -> Status:
         role=svc.allowlist.role_of(inv.user_id),
         warnings=warnings(svc),
     )
+
+
+def approvals_list(svc: Services, inv: Invocation, args: dict):
+    return svc.approvals.list_reply()
+
+
+def approvals_approve(svc: Services, inv: Invocation, args: dict):
+    return svc.approvals.approve(args["id"], inv, args.get("reason"))
+
+
+def approvals_reject(svc: Services, inv: Invocation, args: dict):
+    return svc.approvals.reject(args["id"], inv, args.get("reason"))
+
+
+def approvals_cancel(svc: Services, inv: Invocation, args: dict):
+    return svc.approvals.cancel(args["id"], inv, args.get("reason"))
+
+
+def approvals_resolve(svc: Services, inv: Invocation, args: dict):
+    return svc.approvals.resolve(args["id"], inv, args["resolution"])
+
+
+def audit_show(svc: Services, inv: Invocation, args: dict) -> list[dict]:
+    return audit.rows(svc.store, args.get("count", 20))

@@ -6,6 +6,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 
@@ -40,6 +41,7 @@ class Services:
     allowlist: AllowList
     xbooker: XBookerClient
     clock: Callable[[], float] = time.time
+    approvals: Any = None  # bot.core.approvals.Approvals, which needs these services first
 
     @property
     def team_id(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bot.config import ConfigError
 from bot.core import registry, render
 from bot.core.allowlist import AccessError
 from bot.core.context import Invocation, Services, UserError
@@ -60,7 +61,15 @@ def raises_privileges(parsed: Parsed) -> bool:
 class Engine:
     def __init__(self, services: Services) -> None:
         self.svc = services
-        registry.check(services.settings.require_approval)
+        settings = services.settings
+        registry.check(settings.require_approval)
+        if settings.require_approval and settings.approvals_channel is None:
+            raise ConfigError(
+                "XBOOKER_BOT_APPROVALS_CHANNEL",
+                "is required while commands need approval (XBOOKER_BOT_REQUIRE_APPROVAL)",
+            )
+        if services.approvals is None:
+            raise ValueError("the engine needs the approvals service")
 
     # -- plan: local reads only -------------------------------------------------
 
@@ -107,9 +116,6 @@ class Engine:
             return Plan(
                 inv, role, parsed, self._help(role, parsed.args.get("topic")), "answered", detail
             )
-        if not command.available:
-            note = f"`{command.name}` is not available in this version of xbooker-bot yet."
-            return Plan(inv, role, parsed, Reply.note(note), "answered", detail)
         return Plan(inv, role, parsed, detail=detail)
 
     # -- execute: writes and network ------------------------------------------------
@@ -178,12 +184,7 @@ class Engine:
 
     def _gate(self, plan: Plan) -> Reply:
         assert plan.parsed is not None
-        name = plan.parsed.command.name
-        self._audit(plan.inv, name, "refused", {**plan.detail, "reason": "needs approval"})
-        return Reply.note(
-            f":lock: `{esc(name)}` needs team approval, and team approvals are not available "
-            "in this version of xbooker-bot yet. Nothing was changed."
-        )
+        return self.svc.approvals.request(plan.inv, plan.parsed)
 
     # -- replies built without work -------------------------------------------------------
 

@@ -34,7 +34,6 @@ class Command:
     writes: bool = False  # changes X Booker or the bot's own state
     approval: bool = False  # needs team approval by default
     aliases: tuple[tuple[str, ...], ...] = ()
-    available: bool = True  # False: listed, but answers that it is not available yet
 
     @property
     def name(self) -> str:
@@ -181,10 +180,11 @@ COMMANDS: tuple[Command, ...] = (
         "approvals list",
         [],
         "operator",
-        "list pending approval requests",
+        "list open approval requests",
         "approvals",
+        actions.approvals_list,
+        render.as_is,
         aliases=(("approvals",),),
-        available=False,
     ),
     _cmd(
         "approvals approve",
@@ -192,8 +192,9 @@ COMMANDS: tuple[Command, ...] = (
         "admin",
         "approve a request",
         "approvals approve 42",
+        actions.approvals_approve,
+        render.as_is,
         writes=True,
-        available=False,
     ),
     _cmd(
         "approvals reject",
@@ -201,8 +202,9 @@ COMMANDS: tuple[Command, ...] = (
         "admin",
         "reject a request",
         "approvals reject 42 not now",
+        actions.approvals_reject,
+        render.as_is,
         writes=True,
-        available=False,
     ),
     _cmd(
         "approvals cancel",
@@ -210,8 +212,9 @@ COMMANDS: tuple[Command, ...] = (
         "operator",
         "cancel your own request",
         "approvals cancel 42",
+        actions.approvals_cancel,
+        render.as_is,
         writes=True,
-        available=False,
     ),
     _cmd(
         "approvals resolve",
@@ -219,11 +222,18 @@ COMMANDS: tuple[Command, ...] = (
         "admin",
         "settle a request whose outcome is unknown",
         "approvals resolve 42 succeeded",
+        actions.approvals_resolve,
+        render.as_is,
         writes=True,
-        available=False,
     ),
     _cmd(
-        "audit", [p.count()], "admin", "show the latest audit log rows", "audit 20", available=False
+        "audit",
+        [p.count()],
+        "admin",
+        "show the latest audit log rows",
+        "audit 20",
+        actions.audit_show,
+        render.audit_rows,
     ),
     _cmd(
         "status",
@@ -252,7 +262,7 @@ def check(require_approval: tuple[str, ...]) -> None:
     for command in COMMANDS:
         if command.role not in ROLES:
             raise RegistryError(f"command '{command.name}' has no valid role")
-        if command.available and command.name != "help" and command.renderer is None:
+        if command.name != "help" and (command.run is None or command.renderer is None):
             raise RegistryError(f"command '{command.name}' has no renderer")
         if command.operation is not None and command.operation not in OPERATIONS:
             raise RegistryError(f"command '{command.name}' names unknown operation")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
@@ -168,3 +170,25 @@ def internal_error(inv: Invocation) -> Reply:
         f"Give the bot's operator this reference: {code(inv.correlation)}"
     )
     return Reply.note(text)
+
+
+def as_is(inv: Invocation, args: dict, reply: Reply) -> Reply:
+    """For commands whose run function already answers with a reply (approvals)."""
+    return reply
+
+
+def audit_rows(inv: Invocation, args: dict, rows: list[dict]) -> Reply:
+    if not rows:
+        return Reply.note("The audit log is empty.")
+    lines = []
+    for row in rows:
+        at = datetime.fromtimestamp(row["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        detail = row["detail"]
+        summary = detail.get("command") or detail.get("request") or ""
+        lines.append(
+            f"`#{row['id']}` {at} {user(row['actor'])} ({esc(row['source'])}) "
+            f"{esc(row['action'])}: *{esc(row['outcome'])}*"
+            + (f" {code(summary)}" if summary else "")
+        )
+    title = f"Audit log: the latest {len(rows)} row(s)"
+    return Reply("\n".join(lines), [header(title), *[section(t) for t in chunks(lines)]])

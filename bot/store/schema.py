@@ -39,7 +39,11 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL,
         expires_at REAL NOT NULL,
         settled_at REAL,
-        outcome TEXT
+        outcome TEXT,
+        claimed_by TEXT,  -- the process that claimed it for execution
+        claimed_at REAL,
+        origin_channel TEXT,  -- where the requester typed the command
+        reference TEXT  -- the correlation id shown to users and in the logs
     );
     CREATE INDEX approvals_status ON approvals (status, expires_at);
     CREATE TABLE approval_decisions (
