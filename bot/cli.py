@@ -67,11 +67,26 @@ def _slack_team(settings: Settings, store: Store, client) -> str:
         raise StartupError(f"Slack could not be reached for auth.test ({exc})") from None
 
 
+def _start_sweeper(engine) -> None:
+    import threading
+
+    from bot.core.approvals import sweep_forever
+
+    stop = threading.Event()
+    threading.Thread(
+        target=sweep_forever,
+        args=(engine.svc.approvals, stop),
+        name="approval-sweeper",
+        daemon=True,
+    ).start()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from bot import runtime
     from bot.core.actions import warnings
     from bot.slack import serve
     from bot.slack.app import DrainingExecutor, build_app, web_client
+    from bot.slack.notifier import SlackNotifier
     from bot.slack.web import WebApp
 
     settings = _settings()
@@ -87,9 +102,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def factory() -> WebApp:
         worker_store = Store(settings.db_path)
         client = runtime.xbooker_client(settings, worker_store)
-        engine = runtime.engine(settings, worker_store, team, client)
+        slack = web_client(settings)
+        engine = runtime.engine(settings, worker_store, team, client, SlackNotifier(slack))
         executor = DrainingExecutor()
-        app = build_app(settings, engine, client=web_client(settings), executor=executor)
+        app = build_app(settings, engine, client=slack, executor=executor)
+        _start_sweeper(engine)
         return WebApp(app, executor)
 
     return serve.run(settings, factory, args.host, args.port or settings.port)
@@ -100,6 +117,7 @@ def _cmd_socket(args: argparse.Namespace) -> int:
     from bot.core.actions import warnings
     from bot.slack import socket
     from bot.slack.app import DrainingExecutor, build_app, web_client
+    from bot.slack.notifier import SlackNotifier
 
     settings = _settings()
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "XBOOKER_CLIENT_SECRET")
@@ -107,11 +125,12 @@ def _cmd_socket(args: argparse.Namespace) -> int:
     slack = web_client(settings)
     team = _slack_team(settings, store, slack)
     client = runtime.xbooker_client(settings, store)
-    engine = runtime.engine(settings, store, team, client)
+    engine = runtime.engine(settings, store, team, client, SlackNotifier(slack))
     for warning in warnings(engine.svc):
         log.warning("%s", warning)
     executor = DrainingExecutor()
     app = build_app(settings, engine, client=slack, executor=executor, socket_mode=True)
+    _start_sweeper(engine)
     assert settings.slack_app_token is not None
     return socket.run(app, settings.slack_app_token.reveal(), executor)
 
@@ -128,8 +147,14 @@ def _cmd_console(args: argparse.Namespace) -> int:
     user = args.as_user or (settings.admins[0] if settings.admins else None)
     if user is None:
         raise StartupError("give --as USER_ID (the Slack user to act as)")
+    notifier = None
+    if settings.slack_bot_token is not None:  # post requests where the admins will see them
+        from bot.slack.app import web_client
+        from bot.slack.notifier import SlackNotifier
+
+        notifier = SlackNotifier(web_client(settings))
     with runtime.xbooker_client(settings, store) as client:
-        engine = runtime.engine(settings, store, team, client)
+        engine = runtime.engine(settings, store, team, client, notifier)
         return console.run(engine, team, user)
 
 

@@ -14,6 +14,7 @@ from bot.core.context import Invocation
 from bot.runtime import engine as build_engine
 from bot.runtime import xbooker_client
 from bot.slack.app import DrainingExecutor, build_app, resolve_team_id, web_client
+from bot.slack.notifier import SlackNotifier
 from bot.store import Store
 from tests.fake_slack import FakeSlack
 from tests.helpers import CREDS, fast_retry
@@ -53,7 +54,10 @@ class World:
         self.client = xbooker_client(self.settings, self.store, **options)
         self.web = web_client(self.settings)
         self.team = resolve_team_id(self.settings, self.store, self.web)
-        self.engine = build_engine(self.settings, self.store, self.team, self.client)
+        self.engine = build_engine(
+            self.settings, self.store, self.team, self.client, SlackNotifier(self.web)
+        )
+        self.approvals = self.engine.svc.approvals
         self.executor = DrainingExecutor()
         self.app = build_app(self.settings, self.engine, client=self.web, executor=self.executor)
         self._urls = itertools.count(1)

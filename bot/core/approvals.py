@@ -756,3 +756,15 @@ def _jsonable(args: dict) -> dict:
         k: (str(v) if not isinstance(v, str | int | dict | type(None)) else v)
         for k, v in args.items()
     }
+
+
+def sweep_forever(approvals: Approvals, stop, interval: float = 30.0) -> None:
+    """Expire due requests (and update their messages) until ``stop`` is set; runs
+    once at once so a restart flags executions the previous process left."""
+    while True:
+        try:
+            approvals.sweep()
+        except Exception:
+            log.exception("approval sweep failed; trying again in %.0f s", interval)
+        if stop.wait(interval):
+            return

@@ -5,8 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.core.engine import Engine
-from bot.slack.listeners import commands
+from bot.slack.listeners import actions, commands
 
 
 def register(app: App, engine: Engine) -> None:
     commands.register(app, engine)
+    actions.register(app, engine)

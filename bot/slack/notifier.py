@@ -1,0 +1,45 @@
+"""Approval requests in Slack: posted to the approvals channel, updated in place,
+and outcomes sent to the requester as a direct message."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core.replies import Reply
+from bot.slack.payloads import message
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def post(self, channel: str, reply: Reply) -> str | None:
+        try:
+            return self._client.chat_postMessage(channel=channel, **message(reply))["ts"]
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not post an approval request to %s: %s", channel, _why(exc))
+            return None
+
+    def update(self, channel: str, ts: str, reply: Reply) -> None:
+        try:
+            self._client.chat_update(channel=channel, ts=ts, text=reply.text, blocks=reply.blocks)
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not update approval message %s: %s", ts, _why(exc))
+
+    def direct(self, user_id: str, reply: Reply) -> None:
+        try:
+            dm = self._client.conversations_open(users=user_id)["channel"]["id"]
+            self._client.chat_postMessage(channel=dm, **message(reply))
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not send a direct message to %s: %s", user_id, _why(exc))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "error"))
+    return type(exc).__name__
