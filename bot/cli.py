@@ -221,6 +221,28 @@ def _cmd_access(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from bot import export
+    from bot.store import audit
+
+    settings = _settings()
+    store = open_store(settings)
+    if args.action == "verify":
+        verdict = audit.verify(store, settings.audit_key)
+        if verdict.ok:
+            kind = (
+                "HMAC"
+                if settings.audit_key
+                else "hash (no XBOOKER_BOT_AUDIT_KEY: accidental damage only)"
+            )
+            print(f"audit log: {verdict.rows} row(s), {kind} chain intact")
+            return 0
+        print(f"audit log: chain broken at row {verdict.first_bad}: {verdict.reason}")
+        return 1
+    export.write(audit.rows(store, args.limit), args.format, sys.stdout)
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from bot import doctor
 
@@ -324,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("user", metavar="USER_ID")
     acc.add_parser("list", help="who has which bot role")
     p.set_defaults(func=_cmd_access)
+
+    p = sub.add_parser("audit", help="print or export the audit log, or verify its chain")
+    p.add_argument("action", nargs="?", choices=["verify"], help="check the chain instead")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="the latest N rows")
+    p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("doctor", help="check configuration, tokens and the organization once")
     p.set_defaults(func=_cmd_doctor)

@@ -108,3 +108,38 @@ class World:
 def everything(payload: dict) -> str:
     """All text a payload would show or notify with, for escaping assertions."""
     return json.dumps(payload)
+
+
+def click(
+    world: World,
+    request_id: int,
+    user: str,
+    action: str = "approval_approve",
+    name: str | None = None,
+) -> tuple[BoltResponse, str]:
+    """A signed Approve/Reject click on the request's channel message."""
+    from tests.slack_requests import action_body
+
+    path = f"/response/{name or f'click{next(world._urls)}'}"
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": TEAM, "username": user.lower()},
+        "team": {"id": TEAM, "domain": "acme"},
+        "api_app_id": "A0XBOOKER",
+        "token": "deprecated",
+        "trigger_id": f"{next(world._urls)}.123.abc",
+        "container": {"type": "message", "message_ts": "1.0001", "channel_id": APPROVALS},
+        "channel": {"id": APPROVALS, "name": "approvals"},
+        "message": {"ts": "1.0001", "text": "Approval request"},
+        "response_url": world.slack.url + path,
+        "actions": [
+            {
+                "action_id": action,
+                "block_id": f"approval-{request_id}",
+                "value": str(request_id),
+                "type": "button",
+                "action_ts": "1.1",
+            }
+        ],
+    }
+    return world.dispatch(action_body(payload)), path

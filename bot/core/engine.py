@@ -94,6 +94,15 @@ class Engine:
         try:
             parsed = parse(inv.text)
         except ParseError as exc:
+            if exc.command is not None and not at_least(role, exc.command.role):
+                # No usage lessons for commands the caller may not run.
+                return Plan(
+                    inv,
+                    role,
+                    reply=self._refusal(exc.command.role, role, exc.command.name),
+                    outcome="refused",
+                    detail={"command": exc.command.name},
+                )
             return Plan(
                 inv,
                 role,
@@ -125,7 +134,7 @@ class Engine:
         if plan.reply is not None:
             self._audit(
                 inv,
-                plan.parsed.command.name if plan.parsed else "(unparsed)",
+                plan.detail.get("command", "(unparsed)"),
                 plan.outcome,
                 plan.detail,
             )

@@ -1,0 +1,41 @@
+"""``xbooker-bot audit``: the audit log as a table, CSV or JSON.
+
+It reads the audit table and nothing else, so an export can be handed to an
+auditor without exposing the stored refresh token.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from typing import TextIO
+
+COLUMNS = ("id", "at", "team_id", "actor", "source", "channel_id", "action", "outcome", "detail")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write(rows: list[dict], fmt: str, out: TextIO) -> None:
+    records = [
+        {**{k: row[k] for k in COLUMNS}, "at": _iso(row["at"]), "hash": row["hash"]} for row in rows
+    ]
+    if fmt == "json":
+        json.dump(records, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow([*COLUMNS, "hash"])
+        for r in records:
+            writer.writerow(
+                [*(json.dumps(r[k]) if k == "detail" else r[k] for k in COLUMNS), r["hash"]]
+            )
+    else:
+        for r in records:
+            detail = json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":"))
+            out.write(
+                f"{r['id']:>6}  {r['at']}  {r['actor']:<14} {r['source']:<8} "
+                f"{r['action']:<20} {r['outcome']:<10} {detail}\n"
+            )
