@@ -16,10 +16,15 @@ from bot.core.engine import Engine
 from bot.core.replies import Reply
 
 _LINK = re.compile(r"<@([UW][A-Z0-9]+)>")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)>")
+_DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
 
 
 def _unescape(text: str) -> str:
+    """Our own markup (mentions, channels, dates) as plain text, then the entities."""
     text = _LINK.sub(r"@\1", text)
+    text = _CHANNEL.sub(r"#\1", text)
+    text = _DATE.sub(r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

@@ -16,6 +16,7 @@ from bot import console
 from bot.config import load_settings
 from bot.core.context import Invocation
 from bot.core.engine import Engine
+from bot.core.replies import Reply
 from bot.runtime import engine as build_engine
 from bot.runtime import xbooker_client
 from bot.simulator import DEMO_CREDENTIALS, Simulator, SimulatorServer
@@ -46,8 +47,34 @@ def demo_settings(base_url: str, db: Path, admins: str = "UDEMOADA"):
     )
 
 
+class DemoNotifier:
+    """Shows what Slack would: the approvals channel's messages and direct messages."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._posted = 0
+
+    def _show(self, where: str, reply: Reply) -> None:
+        body = console.to_terminal(reply).replace("\n", "\n    ")
+        print(f"  [{where}]\n    {body}", file=self._out)
+
+    def post(self, channel: str, reply: Reply) -> str | None:
+        self._posted += 1
+        self._show("posted in #approvals", reply)
+        return f"{self._posted}.0001"
+
+    def update(self, channel: str, ts: str, reply: Reply) -> None:
+        self._show("#approvals message updated", reply)
+
+    def direct(self, user_id: str, reply: Reply) -> None:
+        self._show(f"direct message to {PEOPLE.get(user_id, (user_id,))[0]}", reply)
+
+
 def tour(engine: Engine, sim: Simulator, out: TextIO) -> None:
-    someone = next(m for m in sim.members.values() if m["role"] == "member")
+    members = sorted(
+        (m for m in sim.members.values() if m["role"] == "member"), key=lambda m: m["email"]
+    )
+    someone, promoted, leaver = members[0], members[1], members[2]
 
     def say(user: str, text: str, why: str) -> None:
         name, role = PEOPLE[user]
@@ -63,6 +90,17 @@ def tour(engine: Engine, sim: Simulator, out: TextIO) -> None:
     say("UDEMOVIV", "members add mallory@evil.example", "A refused request: viewers cannot")
     say("UDEMOOPS", f"members add {someone['email']}", "X Booker's own error message")
     say("UDEMOOPS", "members lsit", "A typo gets the closest command")
+    say(
+        "UDEMOOPS",
+        f"members role {promoted['email']} admin",
+        "A risky change becomes a request for team approval",
+    )
+    say("UDEMOOPS", "approvals approve 1", "Operators cannot approve")
+    say("UDEMOADA", f"members remove {leaver['email']}", "Admins' own changes need approval too")
+    say("UDEMOADA", "approvals approve 2", "Nobody approves their own request")
+    say("UDEMOGRACE", "approvals approve 1", "A second admin approves: it runs, once")
+    say("UDEMOGRACE", "approvals reject 2 not this quarter", "...or rejects")
+    say("UDEMOADA", "audit 12", "The audit trail")
     say("UDEMOADA", "status", "Health, token state and warnings")
 
 
@@ -74,7 +112,7 @@ def run(stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
         print(f"database: {settings.db_path} (temporary)", file=sys.stderr)
         print(f"X Booker simulator: {server.url}", file=out)
         with xbooker_client(settings, store) as client:
-            engine = build_engine(settings, store, TEAM, client)
+            engine = build_engine(settings, store, TEAM, client, DemoNotifier(out))
             for user, (_, role) in PEOPLE.items():
                 if user not in settings.admins:
                     engine.svc.allowlist.grant(user, role, "demo")

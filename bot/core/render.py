@@ -184,7 +184,9 @@ def audit_rows(inv: Invocation, args: dict, rows: list[dict]) -> Reply:
     for row in rows:
         at = datetime.fromtimestamp(row["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
         detail = row["detail"]
-        summary = detail.get("command") or detail.get("request") or ""
+        summary = detail.get("command") or (
+            f"request #{detail['request']}" if "request" in detail else ""
+        )
         lines.append(
             f"`#{row['id']}` {at} {user(row['actor'])} ({esc(row['source'])}) "
             f"{esc(row['action'])}: *{esc(row['outcome'])}*"
