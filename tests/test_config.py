@@ -29,7 +29,7 @@ def test_full_configuration():
             **GOOD,
             "SLACK_BOT_TOKEN": "xoxb-1234-abcdef",
             "SLACK_SIGNING_SECRET": "signing-secret-1",
-            "SLACK_APP_TOKEN": "xapp-1-abcdef",
+            "SLACK_APP_TOKEN": "xapp-test-abcdef",
             "SLACK_TEAM_ID": "T0123ABC",
             "XBOOKER_BASE_URL": "http://127.0.0.1:8099/",
             "SLACK_API_URL": "http://localhost:9000/api",

@@ -76,9 +76,9 @@ def test_exceptions_and_reprs_hold_no_secrets(sim, client, make_client):
 
 def test_scrub_recognises_slack_tokens_and_response_urls():
     line = (
-        "token=xoxb-123-456-abc app=xapp-1-A-2-b "
+        "token=xoxb-123-456-abc app=xapp-A-2-b "
         "url=https://hooks.slack.com/commands/T1/2/abc response_url=https://x/y client-secret: zz9"
     )
     out = logs.scrub(line)
-    for leaked in ("xoxb-123", "xapp-1-A", "hooks.slack.com/commands", "https://x/y", "zz9"):
+    for leaked in ("xoxb-123", "xapp-A-2", "hooks.slack.com/commands", "https://x/y", "zz9"):
         assert leaked not in out

@@ -39,10 +39,10 @@ def test_slash_command_over_socket_mode(world):
     thread.start()
     port = server.socket.getsockname()[1]
     world.slack.socket_url = f"ws://127.0.0.1:{port}/link"
-    settings = load_settings({**world.env, "SLACK_APP_TOKEN": "xapp-1-test-token"})
+    settings = load_settings({**world.env, "SLACK_APP_TOKEN": "xapp-test-token"})
     executor = DrainingExecutor()
     app = build_app(settings, world.engine, client=world.web, executor=executor, socket_mode=True)
-    handler_ = socket_mode.connect(app, "xapp-1-test-token")
+    handler_ = socket_mode.connect(app, "xapp-test-token")
     try:
         from urllib.parse import parse_qsl
 

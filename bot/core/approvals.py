@@ -30,6 +30,7 @@ import sqlite_utils
 from bot.core import registry, render
 from bot.core.allowlist import AccessError
 from bot.core.context import Invocation, Services, UserError
+from bot.core.params import jsonable
 from bot.core.parser import Parsed
 from bot.core.proposals import KINDS
 from bot.core.replies import Reply, chunks, code, context, esc, header, section
@@ -140,7 +141,7 @@ class Approvals:
     def request(self, inv: Invocation, parsed: Parsed) -> Reply:
         name, args = parsed.command.name, parsed.args
         settings = self.svc.settings
-        detail = {"command": name, "args": _jsonable(args), "ref": inv.correlation}
+        detail = {"command": name, "args": jsonable(args), "ref": inv.correlation}
         if settings.approvals_channel is None:
             self._audit(
                 inv.actor,
@@ -169,7 +170,7 @@ class Approvals:
         except (UserError, AccessError) as exc:
             return render.user_error(str(exc))
         now = self.clock()
-        arguments = {"text": inv.text, "args": _jsonable(args)}
+        arguments = {"text": inv.text, "args": jsonable(args)}
         preview = {
             "lines": proposal.lines,
             "before": proposal.before,
@@ -749,13 +750,6 @@ class Approvals:
     ) -> None:
         with self.svc.store.write() as db:
             self._audit_in(db, actor, source, action, outcome, inv.channel_id, detail)
-
-
-def _jsonable(args: dict) -> dict:
-    return {
-        k: (str(v) if not isinstance(v, str | int | dict | type(None)) else v)
-        for k, v in args.items()
-    }
 
 
 def sweep_forever(approvals: Approvals, stop, interval: float = 30.0) -> None:

@@ -19,7 +19,7 @@ from bot.config import ConfigError
 from bot.core import registry, render
 from bot.core.allowlist import AccessError
 from bot.core.context import Invocation, Services, UserError
-from bot.core.params import MemberRef
+from bot.core.params import jsonable
 from bot.core.parser import Parsed, ParseError, parse
 from bot.core.replies import Reply, chunks, code, esc, section
 from bot.core.roles import at_least
@@ -39,15 +39,6 @@ class Plan:
     reply: Reply | None = None  # known without work: help, usage, refusal
     outcome: str = "allowed"
     detail: dict = field(default_factory=dict)
-
-    @property
-    def needs_work(self) -> bool:
-        return self.reply is None
-
-
-def audit_args(args: dict) -> dict:
-    """Arguments as JSON for the audit log (they hold no secrets by construction)."""
-    return {k: (str(v) if isinstance(v, MemberRef) else v) for k, v in args.items()}
 
 
 def raises_privileges(parsed: Parsed) -> bool:
@@ -111,7 +102,7 @@ class Engine:
                 detail={"error": str(exc)},
             )
         command = parsed.command
-        detail = {"command": command.name, "args": audit_args(parsed.args)}
+        detail = {"command": command.name, "args": jsonable(parsed.args)}
         if not at_least(role, command.role):
             return Plan(
                 inv,

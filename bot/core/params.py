@@ -37,6 +37,12 @@ class MemberRef:
         return self.value
 
 
+def jsonable(args: dict) -> dict:
+    """Parsed arguments as plain JSON values, for storage and the audit log. They
+    hold no secrets by construction: no parameter takes one."""
+    return {k: (str(v) if isinstance(v, MemberRef) else v) for k, v in args.items()}
+
+
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.config import DEFAULT_REQUIRE_APPROVAL
 from bot.core import actions, render
 from bot.core import params as p
 from bot.core.roles import ROLES, at_least
@@ -266,6 +267,9 @@ def check(require_approval: tuple[str, ...]) -> None:
             raise RegistryError(f"command '{command.name}' has no renderer")
         if command.operation is not None and command.operation not in OPERATIONS:
             raise RegistryError(f"command '{command.name}' names unknown operation")
+    defaults = {c.name for c in COMMANDS if c.approval}
+    if defaults != set(DEFAULT_REQUIRE_APPROVAL):
+        raise RegistryError("the registry's approval defaults disagree with the documented default")
     for entry in require_approval:
         command = BY_WORDS.get(tuple(entry.split()))
         if command is None:

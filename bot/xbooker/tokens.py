@@ -304,43 +304,31 @@ class TokenManager:
     # -- the two auth calls ---------------------------------------------------
 
     def _call_refresh(self) -> Secret:
-        c = self._credentials
-        headers = {
-            "organization-id": c.organization_id,
-            "client-id": c.client_id,
-            "client-secret": c.client_secret.reveal(),
-        }
         self.counters.refresh_calls += 1
-        data = send(
-            lambda: self._http.get(f"{self._auth_url}/tokens/refresh", headers=headers),
-            operation="issue refresh token",
-            idempotent=True,
-            policy=self._retry,
-        )
-        return _token_field(data, "refreshToken", "issue refresh token")
+        secret = {"client-secret": self._credentials.client_secret.reveal()}
+        return self._auth_call("refresh", secret, "refreshToken", "issue refresh token")
 
     def _call_access(self, refresh: Secret) -> Secret:
-        c = self._credentials
-        headers = {
-            "organization-id": c.organization_id,
-            "client-id": c.client_id,
-            "Authorization": f"Bearer {refresh.reveal()}",
-        }
         self.counters.access_calls += 1
+        bearer = {"Authorization": f"Bearer {refresh.reveal()}"}
+        return self._auth_call("access", bearer, "accessToken", "get access token")
+
+    def _auth_call(self, path: str, credential: dict, field: str, operation: str) -> Secret:
+        headers = {
+            "organization-id": self._credentials.organization_id,
+            "client-id": self._credentials.client_id,
+            **credential,
+        }
         data = send(
-            lambda: self._http.get(f"{self._auth_url}/tokens/access", headers=headers),
-            operation="get access token",
+            lambda: self._http.get(f"{self._auth_url}/tokens/{path}", headers=headers),
+            operation=operation,
             idempotent=True,
             policy=self._retry,
         )
-        return _token_field(data, "accessToken", "get access token")
-
-
-def _token_field(data: dict, name: str, operation: str) -> Secret:
-    value = data.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > 8192:
-        raise errors.TransportError(f"X Booker's answer has no usable {name}", 200, operation)
-    return Secret(value)
+        value = data.get(field)
+        if not isinstance(value, str) or not value.strip() or len(value) > 8192:
+            raise errors.TransportError(f"X Booker's answer has no usable {field}", 200, operation)
+        return Secret(value)
 
 
 class XBookerAuth(httpx.Auth):
