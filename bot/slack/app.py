@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.config import Settings
 from bot.core.engine import Engine
 from bot.slack import listeners
+from bot.slack.responder import Responder
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def build_app(
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener: %s", type(error).__name__)
 
-    listeners.register(app, engine)
+    listeners.register(app, engine, Responder())
     return app
 
 

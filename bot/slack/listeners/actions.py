@@ -7,28 +7,27 @@ transitions do. The clicker gets an ephemeral answer through the action's
 
 from __future__ import annotations
 
-import logging
 import re
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 
 from bot.core.approvals import APPROVE, REJECT
 from bot.core.context import Invocation
 from bot.core.engine import Engine
 from bot.core.replies import Reply
 from bot.slack.payloads import message
+from bot.slack.responder import Responder
 
-log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9]{1,9}$")
 
 
-def register(app: App, engine: Engine) -> None:
+def register(app: App, engine: Engine, responder: Responder) -> None:
     approvals = engine.svc.approvals
 
     def acknowledge(ack: Ack) -> None:
         ack()
 
-    def decide(body: dict, respond: Respond) -> None:
+    def decide(body: dict) -> None:
         action = (body.get("actions") or [{}])[0]
         value = str(action.get("value", ""))
         team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
@@ -47,10 +46,8 @@ def register(app: App, engine: Engine) -> None:
             reply = approvals.approve(int(value), inv)
         else:
             reply = approvals.reject(int(value), inv)
-        payload = message(reply)
-        response = respond(**payload, response_type="ephemeral", replace_original=False)
-        if response.status_code != 200:
-            log.warning("answer to a button click failed: HTTP %s", response.status_code)
+        payload = {**message(reply), "response_type": "ephemeral", "replace_original": False}
+        responder.send(str(body.get("response_url", "")), payload, "click")
 
     for action_id in (APPROVE, REJECT):
         app.action(action_id)(ack=acknowledge, lazy=[decide])

@@ -10,16 +10,15 @@ derived from the payload's ``trigger_id`` so the two agree on it.
 from __future__ import annotations
 
 import hashlib
-import logging
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 
 from bot.core.context import Invocation
 from bot.core.engine import Engine
 from bot.slack.decode import decode
 from bot.slack.payloads import ack_body, message
+from bot.slack.responder import Responder
 
-log = logging.getLogger(__name__)
 COMMAND = "/xbooker"
 
 
@@ -37,7 +36,7 @@ def invocation(body: dict) -> Invocation:
     )
 
 
-def register(app: App, engine: Engine) -> None:
+def register(app: App, engine: Engine, responder: Responder) -> None:
     def acknowledge(ack: Ack, body: dict) -> None:
         plan = engine.plan(invocation(body))
         if plan.reply is not None:
@@ -45,20 +44,13 @@ def register(app: App, engine: Engine) -> None:
         else:
             ack()
 
-    def work(body: dict, respond: Respond) -> None:
+    def work(body: dict) -> None:
         plan = engine.plan(invocation(body))
         reply = engine.execute(plan)
         if plan.reply is not None:
             return  # answered in the ack; execute() only recorded it
         payload = message(reply)
         payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-        response = respond(**payload)
-        if response.status_code != 200:
-            log.warning(
-                "reply through response_url failed: HTTP %s %s (ref %s)",
-                response.status_code,
-                (response.body or "")[:100],
-                plan.inv.correlation,
-            )
+        responder.send(str(body.get("response_url", "")), payload, plan.inv.correlation)
 
     app.command(COMMAND)(ack=acknowledge, lazy=[work])
