@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
+from bot import logs
 from bot.slack.responder import Responder, _allowed
 
 
@@ -25,7 +29,9 @@ def test_only_slack_or_loopback(url, ok):
     assert _allowed(url) is ok
 
 
-def test_send_refuses_and_reports(fake_slack, caplog):
+def test_send_refuses_and_reports(fake_slack):
+    stream = io.StringIO()
+    logs.setup("DEBUG", stream)  # production logging, at its most verbose
     responder = Responder()
     try:
         assert responder.send(fake_slack.response_url("ok"), {"text": "hi"}, "ref1")
@@ -35,6 +41,11 @@ def test_send_refuses_and_reports(fake_slack, caplog):
         assert not responder.send("http://127.0.0.1:9/nothing", {"text": "hi"}, "ref4")
     finally:
         responder.close()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_xbooker_bot", False):
+                root.removeHandler(handler)
     assert [p for p, _ in fake_slack.responses] == ["/response/ok", "/response/gone"]
-    assert "evil.example" not in caplog.text and "/response/gone" not in caplog.text
-    assert "HTTP 404" in caplog.text and "(ref ref4)" in caplog.text
+    text = stream.getvalue()
+    assert "evil.example" not in text and "/response/" not in text
+    assert "HTTP 404" in text and "(ref ref4)" in text
