@@ -105,9 +105,17 @@ def setup(level: str = "INFO", stream=None) -> None:
             root.removeHandler(old)
     handler._xbooker_bot = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    for name, floor in _QUIET.items():
-        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
+    quiet_libraries(level)
     install_record_filter()
+
+
+def quiet_libraries(level: str | int = "INFO") -> None:
+    """Keep the chatty libraries at WARNING whatever LOG_LEVEL says. Called again
+    after building a Bolt app, which copies its own logger's level onto
+    ``slack_bolt.RequestVerification`` (the logger that prints request bodies)."""
+    number = level if isinstance(level, int) else logging.getLevelName(level)
+    for name, floor in _QUIET.items():
+        logging.getLogger(name).setLevel(max(floor, number))
 
 
 def install_record_filter() -> None:

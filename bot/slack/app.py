@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
+from bot import logs
 from bot.config import Settings
 from bot.core.engine import Engine
 from bot.slack import listeners
@@ -128,6 +129,7 @@ def build_app(
         app = _bolt_app(settings, client, authorize, executor, socket_mode, bolt_log)
     finally:
         bolt_log.setLevel(level)
+    logs.quiet_libraries(logging.getLogger().getEffectiveLevel())
 
     @app.error
     def on_error(error: Exception) -> None:
