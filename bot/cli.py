@@ -264,6 +264,8 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     if args.app_expires_in is not None:
         simulator.expire_app(args.app_expires_in)
     simulator.latency = args.latency
+    simulator.fail_next(args.fail_next)
+    simulator.drop_next(args.drop_next)
     server = SimulatorServer(simulator, host=args.host, port=args.port)
     print(f"X Booker simulator on {server.url}", flush=True)
     print(f"  XBOOKER_BASE_URL={server.url}", flush=True)
@@ -323,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scopes", default=None, help="comma-separated scopes the app has")
     p.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every answer")
+    p.add_argument(
+        "--fail-next",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer the first N requests with HTTP 500",
+    )
+    p.add_argument(
+        "--drop-next",
+        type=int,
+        default=0,
+        metavar="N",
+        help="drop the connection of the first N requests",
+    )
     p.set_defaults(func=_cmd_simulator)
 
     p = sub.add_parser("console", help="type /xbooker commands as a Slack user")

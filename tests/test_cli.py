@@ -108,3 +108,35 @@ def test_require_approval_must_name_commands(cli_env, monkeypatch, capsys):
     assert main(["console", "--as", "U0CONFIG"]) == 2
     err = capsys.readouterr().err
     assert "'members remov' is not a command (did you mean 'members remove'?)" in err
+
+
+def test_simulator_command_serves_with_knobs(tmp_path):
+    import httpx
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulator",
+            "--port",
+            "0",
+            "--fail-next",
+            "1",
+            "--scopes",
+            "organization:read",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHON_DOTENV_DISABLED": "1", "XBOOKER_CLIENT_SECRET": ""},
+    )
+    try:
+        url = proc.stdout.readline().split()[-1]
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert "XBOOKER_CLIENT_SECRET=demo-secret-not-for-production" in "".join(lines)
+        assert httpx.get(f"{url}/auth/v1/tokens/refresh").status_code == 500
+        assert httpx.get(f"{url}/auth/v1/tokens/refresh").status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
