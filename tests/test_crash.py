@@ -9,6 +9,7 @@ import sys
 import time
 
 from bot.store import audit
+from tests.helpers import FakeClock
 from tests.world import ADMIN, ADMIN2, OPERATOR
 
 
@@ -39,7 +40,11 @@ def test_kill_while_executing_leaves_outcome_unknown_then_resolve(world, tmp_pat
     proc.wait(timeout=10)
     world.sim.latency = 0
 
-    # This process (the survivor, as after a restart) sees an execution it did not start.
+    # This process (the survivor, as after a restart) sees an execution it did not start:
+    # not flagged while it could still be running elsewhere, then flagged.
+    assert world.approvals.sweep() == 0
+    assert not world.approvals.unknown(world.approvals.load(rid))
+    world.approvals.clock = FakeClock(world.approvals.clock() + 121)
     assert world.approvals.sweep() == 1
     request = world.approvals.load(rid)
     assert request.status == "executing" and world.approvals.unknown(request)

@@ -88,3 +88,17 @@ def test_slack_encoding_is_decoded(world):
     granted = world.ask("access grant <@UNEWBIE|newbie> viewer")
     assert "<@UNEWBIE> now has bot role viewer" in granted["text"]
     assert world.engine.svc.allowlist.role_of("UNEWBIE") == "viewer"
+
+
+def test_a_fault_inside_the_bot_still_gets_an_answer(world):
+    import sqlite3
+
+    raw = sqlite3.connect(world.settings.db_path)
+    raw.execute("ALTER TABLE audit RENAME TO audit_gone")  # the store breaks under the bot
+    raw.commit()
+    reply = world.ask("org")
+    assert "Something went wrong inside xbooker-bot" in reply["text"]
+    assert "Reference: " not in reply["text"] and "`" in reply["text"]
+    raw.execute("ALTER TABLE audit_gone RENAME TO audit")
+    raw.commit()
+    assert "Harbour Lane Studios" in json.dumps(world.ask("org"))

@@ -40,6 +40,9 @@ from bot.xbooker import errors
 
 log = logging.getLogger(__name__)
 APPROVE, REJECT = "approval_approve", "approval_reject"
+# A claim older than this, by another process, is an interrupted execution: longer
+# than any execution takes (reads retry three times within their timeouts; writes never).
+STALE_CLAIM = 120.0
 
 
 class Notifier(Protocol):
@@ -83,6 +86,7 @@ class Request:
     expires_at: float
     outcome: dict | None
     claimed_by: str | None
+    claimed_at: float | None
     reference: str | None
     approvers: tuple[str, ...]
     rejecter: tuple[str, str | None] | None
@@ -110,6 +114,7 @@ class Request:
             expires_at=row["expires_at"],
             outcome=json.loads(row["outcome"]) if row["outcome"] else None,
             claimed_by=row["claimed_by"],
+            claimed_at=row["claimed_at"],
             reference=row["reference"],
             approvers=tuple(d["user_id"] for d in decisions if d["decision"] == "approve"),
             rejecter=rejected[0] if rejected else None,
@@ -510,8 +515,8 @@ class Approvals:
                     changed.append(row["id"])
         orphans = self.svc.store.db().query(
             "SELECT id FROM approvals WHERE team_id = ? AND status = 'executing' AND "
-            "outcome IS NULL AND claimed_by IS NOT ?",
-            (self.svc.team_id, self.boot),
+            "outcome IS NULL AND claimed_by IS NOT ? AND claimed_at < ?",
+            (self.svc.team_id, self.boot, now - STALE_CLAIM),
         )
         for row in list(orphans):
             with self.svc.store.write() as db:
@@ -538,10 +543,14 @@ class Approvals:
         return len(changed)
 
     def unknown(self, request: Request) -> bool:
-        return request.status == "executing" and (
-            request.claimed_by != self.boot
-            or bool(request.outcome and "unknown" in request.outcome)
-        )
+        """Executing, but no one will record the outcome: the call's result was ambiguous,
+        or the process that claimed it is gone (another process's claim gone stale)."""
+        if request.status != "executing":
+            return False
+        if request.outcome and "unknown" in request.outcome:
+            return True
+        stale = (request.claimed_at or 0) < self.clock() - STALE_CLAIM
+        return request.claimed_by != self.boot and stale
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ transitions do. The clicker gets an ephemeral answer through the action's
 
 from __future__ import annotations
 
+import logging
 import re
 
 from slack_bolt import Ack, App
 
+from bot.core import render
 from bot.core.approvals import APPROVE, REJECT
 from bot.core.context import Invocation
 from bot.core.engine import Engine
@@ -19,6 +21,7 @@ from bot.slack.payloads import message
 from bot.slack.responder import Responder
 
 _ID = re.compile(r"^[0-9]{1,9}$")
+log = logging.getLogger(__name__)
 
 
 def register(app: App, engine: Engine, responder: Responder) -> None:
@@ -40,12 +43,16 @@ def register(app: App, engine: Engine, responder: Responder) -> None:
             source="slack",
             channel_id=(body.get("channel") or {}).get("id"),
         )
-        if inv.team_id != engine.svc.team_id or not _ID.fullmatch(value):
-            reply = Reply.note(":no_entry: This button is not one of this bot's requests.")
-        elif action.get("action_id") == APPROVE:
-            reply = approvals.approve(int(value), inv)
-        else:
-            reply = approvals.reject(int(value), inv)
+        try:
+            if inv.team_id != engine.svc.team_id or not _ID.fullmatch(value):
+                reply = Reply.note(":no_entry: This button is not one of this bot's requests.")
+            elif verb == "approve":
+                reply = approvals.approve(int(value), inv)
+            else:
+                reply = approvals.reject(int(value), inv)
+        except Exception:  # a bug must still get the clicker an answer
+            log.exception("button click failed inside the bot (ref %s)", inv.correlation)
+            reply = render.internal_error(inv)
         payload = {**message(reply), "response_type": "ephemeral", "replace_original": False}
         responder.send(str(body.get("response_url", "")), payload, "click")
 

@@ -10,9 +10,11 @@ derived from the payload's ``trigger_id`` so the two agree on it.
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from slack_bolt import Ack, App
 
+from bot.core import render
 from bot.core.context import Invocation
 from bot.core.engine import Engine
 from bot.slack.decode import decode
@@ -20,6 +22,7 @@ from bot.slack.payloads import ack_body, message
 from bot.slack.responder import Responder
 
 COMMAND = "/xbooker"
+log = logging.getLogger(__name__)
 
 
 def invocation(body: dict) -> Invocation:
@@ -45,12 +48,17 @@ def register(app: App, engine: Engine, responder: Responder) -> None:
             ack()
 
     def work(body: dict) -> None:
-        plan = engine.plan(invocation(body))
-        reply = engine.execute(plan)
-        if plan.reply is not None:
+        inv = invocation(body)
+        try:
+            plan = engine.plan(inv)
+            reply = engine.execute(plan)
+        except Exception:  # a bug must still get the user an answer
+            log.exception("command failed inside the bot (ref %s)", inv.correlation)
+            reply, plan = render.internal_error(inv), None
+        if plan is not None and plan.reply is not None:
             return  # answered in the ack; execute() only recorded it
         payload = message(reply)
         payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-        responder.send(str(body.get("response_url", "")), payload, plan.inv.correlation)
+        responder.send(str(body.get("response_url", "")), payload, inv.correlation)
 
     app.command(COMMAND)(ack=acknowledge, lazy=[work])
