@@ -78,7 +78,7 @@ class Engine:
             return Plan(
                 inv,
                 None,
-                reply=self._refusal("viewer", None, "help"),
+                reply=self._refusal("viewer", None, "/xbooker"),
                 outcome="refused",
                 detail={"reason": "no bot role"},
             )
@@ -188,7 +188,7 @@ class Engine:
 
     # -- replies built without work -------------------------------------------------------
 
-    def _admins_hint(self) -> str:
+    def _who_grants(self, needed: str) -> str:
         admins = self.svc.allowlist.admins()
         if not admins:
             return (
@@ -196,14 +196,14 @@ class Engine:
                 "`xbooker-bot access grant`."
             )
         shown = ", ".join(render.user(a) for a in admins[:5])
-        return f"A bot admin ({shown}) can grant it"
+        return f"A bot admin ({shown}) can grant it with `/xbooker access grant @you {needed}`."
 
     def _refusal(self, needed: str, role: str | None, command: str) -> Reply:
         have = f"you have bot role *{role}*" if role else "you have no bot role"
-        hint = self._admins_hint()
-        if not hint.startswith("No bot admin"):
-            hint += f" with `/xbooker access grant @you {needed}`."
-        text = f":no_entry: `{esc(command)}` needs bot role *{needed}*; {have}. {hint}"
+        text = (
+            f":no_entry: `{esc(command)}` needs bot role *{needed}*; {have}. "
+            f"{self._who_grants(needed)}"
+        )
         return Reply.note(text)
 
     def _usage(self, exc: ParseError, role: str) -> Reply:
