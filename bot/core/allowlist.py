@@ -67,17 +67,11 @@ class AllowList:
         same transaction (the audit row)."""
         if role not in ROLES:
             raise AccessError("a bot role is one of " + ", ".join(ROLES))
-        if user_id in self.config_admins:
-            raise AccessError(
-                f"{user_id} is an admin through XBOOKER_BOT_ADMINS (configuration); "
-                "change that setting instead"
-            )
+        self._not_configured(user_id)
         with self._store.write() as db:
             previous = self._stored_role(db, user_id)
-            if previous == "admin" and role != "admin" and self._admin_count(db) <= 1:
-                raise AccessError(
-                    "that would leave no bot admin: grant admin to someone else first"
-                )
+            if previous == "admin" and role != "admin":
+                self._not_last_admin(db)
             db.conn.execute(
                 "INSERT INTO grants (team_id, user_id, role, granted_by, granted_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO UPDATE SET "
@@ -91,25 +85,30 @@ class AllowList:
 
     def revoke(self, user_id: str, by: str, hook: Hook | None = None) -> str:
         """Remove ``user_id``'s grant; returns the role they had."""
-        if user_id in self.config_admins:
-            raise AccessError(
-                f"{user_id} is an admin through XBOOKER_BOT_ADMINS (configuration) and "
-                "cannot be revoked here; change that setting instead"
-            )
+        self._not_configured(user_id)
         with self._store.write() as db:
             previous = self._stored_role(db, user_id)
             if previous is None:
                 raise AccessError(f"{user_id} has no bot role")
-            if previous == "admin" and self._admin_count(db) <= 1:
-                raise AccessError(
-                    "that would leave no bot admin: grant admin to someone else first"
-                )
+            if previous == "admin":
+                self._not_last_admin(db)
             db.conn.execute(
                 "DELETE FROM grants WHERE team_id = ? AND user_id = ?", (self.team_id, user_id)
             )
             if hook:
                 hook(db)
         return previous
+
+    def _not_configured(self, user_id: str) -> None:
+        if user_id in self.config_admins:
+            raise AccessError(
+                f"{user_id} is an admin through XBOOKER_BOT_ADMINS (configuration) and "
+                "cannot be changed here; change that setting instead"
+            )
+
+    def _not_last_admin(self, db: sqlite_utils.Database) -> None:
+        if self._admin_count(db) <= 1:
+            raise AccessError("that would leave no bot admin: grant admin to someone else first")
 
     def _stored_role(self, db: sqlite_utils.Database, user_id: str) -> str | None:
         row = db.conn.execute(
