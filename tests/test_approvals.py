@@ -251,3 +251,31 @@ def test_missing_approvals_channel_stops_start_up(sim_server, fake_slack, tmp_pa
 
     with pytest.raises(ConfigError, match="XBOOKER_BOT_APPROVALS_CHANNEL"):
         World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_APPROVALS_CHANNEL="")
+
+
+def test_approved_privilege_raises_execute(world):
+    rid = request_id(
+        world.handle('members add boss@x.example admin name="Bo Ss"', user=OPERATOR).text
+    )
+    assert "done." in world.handle(f"approvals approve {rid}", user=ADMIN).text
+    added = next(m for m in world.sim.members.values() if m["email"] == "boss@x.example")
+    assert (added["role"], added["name"]) == ("admin", "Bo Ss")
+    rid = request_id(world.handle("access grant U0NEWADMIN admin", user=ADMIN).text)
+    assert world.engine.svc.allowlist.role_of("U0NEWADMIN") is None
+    assert "done." in world.handle(f"approvals approve {rid}", user=ADMIN2).text
+    assert world.engine.svc.allowlist.role_of("U0NEWADMIN") == "admin"
+    grant = [r for r in audit.rows(world.store) if r["action"] == "access grant"][-1]
+    assert (grant["source"], grant["actor"], grant["detail"]["role"]) == (
+        "approval",
+        ADMIN,
+        "admin",
+    )
+
+
+def test_add_request_fails_if_the_member_appeared_meanwhile(world):
+    rid = request_id(world.handle("members add late@x.example owner", user=OPERATOR).text)
+    world.handle("members add late@x.example", user=OPERATOR)  # added directly, as member
+    reply = world.handle(f"approvals approve {rid}", user=ADMIN).text
+    assert "changed since requested" in reply
+    late = next(m for m in world.sim.members.values() if m["email"] == "late@x.example")
+    assert late["role"] == "member"
