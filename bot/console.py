@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
 from typing import TextIO
 
 from bot.core.context import Invocation
@@ -58,10 +57,10 @@ def run(
     user_id: str,
     stdin: TextIO = sys.stdin,
     out: TextIO = sys.stdout,
-    on_reply: Callable[[], None] | None = None,
+    greeting: str | None = None,
 ) -> int:
     interactive = stdin.isatty()
-    print(f"Acting as {user_id}. Type /xbooker help, or quit.", file=out)
+    print(greeting or f"Acting as {user_id}. Type /xbooker help, or quit.", file=out)
     while True:
         if interactive:
             print("xbooker> ", end="", file=out, flush=True)
@@ -75,5 +74,3 @@ def run(
             return 0
         reply = engine.handle(Invocation(team_id, user_id, line, source="console"))
         print(to_terminal(reply), file=out, flush=True)
-        if on_reply:
-            on_reply()

@@ -118,10 +118,8 @@ def run(stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
                     engine.svc.allowlist.grant(user, role, "demo")
             tour(engine, simulator, out)
             if stdin.isatty():
-                print(
-                    "\nYour turn: you are Ada (bot admin). Type /xbooker help, or quit.", file=out
-                )
-                console.run(engine, TEAM, "UDEMOADA", stdin, out)
+                greeting = "\nYour turn: you are Ada (bot admin). Type /xbooker help, or quit."
+                console.run(engine, TEAM, "UDEMOADA", stdin, out, greeting)
             else:
                 print("\nDemo finished. Run it in a terminal to try commands yourself.", file=out)
         store.close()
