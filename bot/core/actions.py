@@ -75,24 +75,18 @@ def access_list(svc: Services, inv: Invocation, args: dict) -> list[Grant]:
     return svc.allowlist.grants()
 
 
-def _access_entry(inv: Invocation, action: str, detail: dict) -> audit.Entry:
-    return audit.Entry(
-        inv.actor, inv.source, action, "succeeded", inv.team_id, inv.channel_id, detail
-    )
-
-
 def access_grant(svc: Services, inv: Invocation, args: dict) -> Change:
     user, role = args["user"], args["role"]
-    hook = lambda db: svc.audit_in(  # noqa: E731
-        db, _access_entry(inv, "access grant", {"user": user, "role": role})
-    )
+    entry = inv.entry("access grant", "succeeded", {"user": user, "role": role})
+    hook = lambda db: svc.audit_in(db, entry)  # noqa: E731
     previous = svc.allowlist.grant(user, role, inv.actor, hook)
     return Change(previous, role)
 
 
 def access_revoke(svc: Services, inv: Invocation, args: dict) -> Change:
     user = args["user"]
-    hook = lambda db: svc.audit_in(db, _access_entry(inv, "access revoke", {"user": user}))  # noqa: E731
+    entry = inv.entry("access revoke", "succeeded", {"user": user})
+    hook = lambda db: svc.audit_in(db, entry)  # noqa: E731
     return Change(svc.allowlist.revoke(user, inv.actor, hook), None)
 
 

@@ -148,14 +148,7 @@ class Approvals:
         settings = self.svc.settings
         detail = {"command": name, "args": jsonable(args), "ref": inv.correlation}
         if settings.approvals_channel is None:
-            self._audit(
-                inv.actor,
-                inv.source,
-                name,
-                "refused",
-                inv,
-                {**detail, "reason": "no approvals channel"},
-            )
+            self.svc.audit(inv.entry(name, "refused", {**detail, "reason": "no approvals channel"}))
             return Reply.note(
                 f":lock: `{esc(name)}` needs team approval, but XBOOKER_BOT_APPROVALS_CHANNEL "
                 "is not set, so no one can approve it. Nothing was changed."
@@ -163,13 +156,8 @@ class Approvals:
         try:
             proposal = KINDS[name].prepare(self.svc, args)
         except errors.XBookerError as exc:
-            self._audit(
-                inv.actor,
-                inv.source,
-                name,
-                "failed",
-                inv,
-                {**detail, "status": exc.status, "message": exc.message},
+            self.svc.audit(
+                inv.entry(name, "failed", {**detail, "status": exc.status, "message": exc.message})
             )
             return render.xbooker_error(inv, name, exc)
         except (UserError, AccessError) as exc:
@@ -203,14 +191,9 @@ class Approvals:
                     inv.correlation,
                 ),
             ).lastrowid
-            self._audit_in(
+            self.svc.audit_in(
                 db,
-                inv.actor,
-                inv.source,
-                name,
-                "requested",
-                inv.channel_id,
-                {**detail, "request": rid, "preview": proposal.lines},
+                inv.entry(name, "requested", {**detail, "request": rid, "preview": proposal.lines}),
             )
         request = self.load(rid)
         assert request is not None
@@ -247,13 +230,8 @@ class Approvals:
         action = f"approvals {decision}"
         role = self.svc.allowlist.role_of(actor)
         if role != "admin":
-            self._audit(
-                actor,
-                inv.source,
-                action,
-                "refused",
-                inv,
-                {"request": rid, "reason": "not a bot admin"},
+            self.svc.audit(
+                inv.entry(action, "refused", {"request": rid, "reason": "not a bot admin"})
             )
             return Reply.note(
                 f":no_entry: Deciding on requests needs bot role *admin*; you have "
@@ -266,9 +244,7 @@ class Approvals:
         if request.status != "pending":
             return self._why_not(request)
         if actor == request.requester:
-            self._audit(
-                actor, inv.source, action, "refused", inv, {"request": rid, "reason": "requester"}
-            )
+            self.svc.audit(inv.entry(action, "refused", {"request": rid, "reason": "requester"}))
             return Reply.note(
                 f":no_entry: You asked for request #{rid}, so you cannot {decision} it: another "
                 "bot admin must (two-person rule). You can `cancel` it."
@@ -303,19 +279,18 @@ class Approvals:
                     target = "approved"
                 if target:
                     won = self._move(db, rid, "pending", target, settled=target == "rejected")
-                self._audit_in(
+                self.svc.audit_in(
                     db,
-                    actor,
-                    inv.source,
-                    action,
-                    "recorded",
-                    inv.channel_id,
-                    {
-                        "request": rid,
-                        "reason": reason,
-                        "approvals": approvals,
-                        "needed": request.needed,
-                    },
+                    inv.entry(
+                        action,
+                        "recorded",
+                        {
+                            "request": rid,
+                            "reason": reason,
+                            "approvals": approvals,
+                            "needed": request.needed,
+                        },
+                    ),
                 )
         request = self.load(rid)
         assert request is not None
@@ -349,14 +324,9 @@ class Approvals:
                 outcome={"by": inv.user_id, "reason": reason},
             )
             if moved:
-                self._audit_in(
+                self.svc.audit_in(
                     db,
-                    inv.user_id,
-                    inv.source,
-                    "approvals cancel",
-                    "cancelled",
-                    inv.channel_id,
-                    {"request": rid, "reason": reason},
+                    inv.entry("approvals cancel", "cancelled", {"request": rid, "reason": reason}),
                 )
         request = self.load(rid)
         assert request is not None
@@ -379,15 +349,7 @@ class Approvals:
                 db, rid, "executing", resolution, settled=True, outcome={"resolved_by": inv.user_id}
             )
             if moved:
-                self._audit_in(
-                    db,
-                    inv.user_id,
-                    inv.source,
-                    "approvals resolve",
-                    resolution,
-                    inv.channel_id,
-                    {"request": rid},
-                )
+                self.svc.audit_in(db, inv.entry("approvals resolve", resolution, {"request": rid}))
         request = self.load(rid)
         assert request is not None
         if not moved:
@@ -411,27 +373,30 @@ class Approvals:
                     settled=True,
                     outcome={"reason": "the requester no longer has bot role " + command.role},
                 ):
-                    self._audit_in(
+                    self.svc.audit_in(
                         db,
-                        "system",
-                        source,
-                        request.command,
-                        "cancelled",
-                        None,
-                        {"request": rid, "reason": "requester lost bot role"},
+                        self._entry(
+                            "system",
+                            source,
+                            request.command,
+                            "cancelled",
+                            {"request": rid, "reason": "requester lost bot role"},
+                        ),
                     )
             return self._finished_reply(rid)
         with self.svc.store.write() as db:
             claimed = self._move(db, rid, "approved", "executing", claimed_by=self.boot)
             if claimed:
-                self._audit_in(
+                self.svc.audit_in(
                     db,
-                    request.requester,
-                    "approval",
-                    request.command,
-                    "sending",
-                    request.channel_id,
-                    {"request": rid, "args": request.args, "targets": request.targets},
+                    self._entry(
+                        request.requester,
+                        "approval",
+                        request.command,
+                        "sending",
+                        {"request": rid, "args": request.args, "targets": request.targets},
+                        request.channel_id,
+                    ),
                 )
         if not claimed:
             return self._why_not(self.load(rid))
@@ -454,14 +419,15 @@ class Approvals:
                     "UPDATE approvals SET outcome = ? WHERE id = ?",
                     (json.dumps({"unknown": exc.message}), rid),
                 )
-                self._audit_in(
+                self.svc.audit_in(
                     db,
-                    "system",
-                    "approval",
-                    request.command,
-                    "outcome unknown",
-                    None,
-                    {"request": rid, "message": exc.message},
+                    self._entry(
+                        "system",
+                        "approval",
+                        request.command,
+                        "outcome unknown",
+                        {"request": rid, "message": exc.message},
+                    ),
                 )
             return self._finished_reply(rid)
         except errors.XBookerError as exc:
@@ -473,14 +439,11 @@ class Approvals:
     def _record(self, rid: int, status: str, outcome: dict) -> Reply:
         with self.svc.store.write() as db:
             if self._move(db, rid, "executing", status, settled=True, outcome=outcome):
-                self._audit_in(
+                self.svc.audit_in(
                     db,
-                    "system",
-                    "approval",
-                    f"request #{rid}",
-                    status,
-                    None,
-                    {"request": rid, **outcome},
+                    self._entry(
+                        "system", "approval", f"request #{rid}", status, {"request": rid, **outcome}
+                    ),
                 )
         return self._finished_reply(rid)
 
@@ -503,14 +466,15 @@ class Approvals:
         for row in list(due):
             with self.svc.store.write() as db:
                 if self._move(db, row["id"], "pending", "expired", settled=True):
-                    self._audit_in(
+                    self.svc.audit_in(
                         db,
-                        "system",
-                        "system",
-                        "approvals expire",
-                        "expired",
-                        None,
-                        {"request": row["id"]},
+                        self._entry(
+                            "system",
+                            "system",
+                            "approvals expire",
+                            "expired",
+                            {"request": row["id"]},
+                        ),
                     )
                     changed.append(row["id"])
         orphans = self.svc.store.db().query(
@@ -526,14 +490,15 @@ class Approvals:
                     (json.dumps({"unknown": "the bot stopped while executing"}), row["id"]),
                 ).rowcount
                 if marked:
-                    self._audit_in(
+                    self.svc.audit_in(
                         db,
-                        "system",
-                        "system",
-                        "approvals interrupted",
-                        "outcome unknown",
-                        None,
-                        {"request": row["id"]},
+                        self._entry(
+                            "system",
+                            "system",
+                            "approvals interrupted",
+                            "outcome unknown",
+                            {"request": row["id"]},
+                        ),
                     )
                     changed.append(row["id"])
         for rid in changed:
@@ -740,25 +705,17 @@ class Approvals:
         )
         return cursor.rowcount == 1
 
-    def _audit_in(
+    def _entry(
         self,
-        db,
         actor: str,
         source: str,
         action: str,
         outcome: str,
-        channel: str | None,
         detail: dict,
-    ) -> None:
-        self.svc.audit_in(
-            db, audit.Entry(actor, source, action, outcome, self.svc.team_id, channel, detail)
-        )
-
-    def _audit(
-        self, actor: str, source: str, action: str, outcome: str, inv: Invocation, detail: dict
-    ) -> None:
-        with self.svc.store.write() as db:
-            self._audit_in(db, actor, source, action, outcome, inv.channel_id, detail)
+        channel: str | None = None,
+    ) -> audit.Entry:
+        """An audit entry of the bot's own doing (execution, expiry), not a user's command."""
+        return audit.Entry(actor, source, action, outcome, self.svc.team_id, channel, detail)
 
 
 def sweep_forever(approvals: Approvals, stop, interval: float = 30.0) -> None:

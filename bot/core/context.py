@@ -33,6 +33,12 @@ class Invocation:
     def actor(self) -> str:
         return self.user_id
 
+    def entry(self, action: str, outcome: str, detail: dict) -> audit.Entry:
+        """An audit entry for something this user did, from where they did it."""
+        return audit.Entry(
+            self.actor, self.source, action, outcome, self.team_id, self.channel_id, detail
+        )
+
 
 @dataclass
 class Services:

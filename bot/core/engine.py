@@ -23,7 +23,6 @@ from bot.core.params import jsonable
 from bot.core.parser import Parsed, ParseError, parse
 from bot.core.replies import Reply, chunks, code, esc, section
 from bot.core.roles import at_least
-from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.client import InvalidArgument
 
@@ -246,14 +245,4 @@ class Engine:
         return Reply(text, [section(t) for t in chunks(lines)])
 
     def _audit(self, inv: Invocation, action: str, outcome: str, detail: dict) -> None:
-        self.svc.audit(
-            audit.Entry(
-                inv.actor,
-                inv.source,
-                action,
-                outcome,
-                inv.team_id,
-                inv.channel_id,
-                {**detail, "ref": inv.correlation},
-            )
-        )
+        self.svc.audit(inv.entry(action, outcome, {**detail, "ref": inv.correlation}))
