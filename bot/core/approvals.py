@@ -237,10 +237,15 @@ class Approvals:
                 f":no_entry: Deciding on requests needs bot role *admin*; you have "
                 f"{'bot role *' + role + '*' if role else 'no bot role'}."
             )
-        self.sweep()
         request = self.load(rid)
         if request is None or request.team_id != self.svc.team_id:
             return Reply.note(f"There is no request #{rid}.")
+        if request.status == "pending" and request.expires_at <= self.clock():
+            expired = self._expire(rid)  # before the sweeper does; only one of them wins
+            request = self.load(rid)
+            assert request is not None
+            if expired:
+                self._finish(request)
         if request.status != "pending":
             return self._why_not(request)
         if actor == request.requester:
@@ -414,21 +419,7 @@ class Approvals:
                 "result": kind.apply(self.svc, request.args, request.targets, request.requester)
             }
         except errors.OutcomeUnknownError as exc:
-            with self.svc.store.write() as db:
-                db.conn.execute(
-                    "UPDATE approvals SET outcome = ? WHERE id = ?",
-                    (json.dumps({"unknown": exc.message}), rid),
-                )
-                self.svc.audit_in(
-                    db,
-                    self._entry(
-                        "system",
-                        "approval",
-                        request.command,
-                        "outcome unknown",
-                        {"request": rid, "message": exc.message},
-                    ),
-                )
+            self._mark_unknown(rid, exc.message, request.command, source="approval")
             return self._finished_reply(rid)
         except errors.XBookerError as exc:
             return self._record(rid, "failed", {"status": exc.status, "message": exc.message})
@@ -458,54 +449,53 @@ class Approvals:
     def sweep(self) -> int:
         """Expire due requests and flag executions a previous process left; returns how many."""
         now = self.clock()
-        changed: list[int] = []
         due = self.svc.store.db().query(
             "SELECT id FROM approvals WHERE team_id = ? AND status = 'pending' AND expires_at <= ?",
             (self.svc.team_id, now),
         )
-        for row in list(due):
-            with self.svc.store.write() as db:
-                if self._move(db, row["id"], "pending", "expired", settled=True):
-                    self.svc.audit_in(
-                        db,
-                        self._entry(
-                            "system",
-                            "system",
-                            "approvals expire",
-                            "expired",
-                            {"request": row["id"]},
-                        ),
-                    )
-                    changed.append(row["id"])
+        changed = [row["id"] for row in list(due) if self._expire(row["id"])]
         orphans = self.svc.store.db().query(
             "SELECT id FROM approvals WHERE team_id = ? AND status = 'executing' AND "
             "outcome IS NULL AND claimed_by IS NOT ? AND claimed_at < ?",
             (self.svc.team_id, self.boot, now - STALE_CLAIM),
         )
-        for row in list(orphans):
-            with self.svc.store.write() as db:
-                marked = db.conn.execute(
-                    "UPDATE approvals SET outcome = ? WHERE id = ? AND status = 'executing' AND "
-                    "outcome IS NULL",
-                    (json.dumps({"unknown": "the bot stopped while executing"}), row["id"]),
-                ).rowcount
-                if marked:
-                    self.svc.audit_in(
-                        db,
-                        self._entry(
-                            "system",
-                            "system",
-                            "approvals interrupted",
-                            "outcome unknown",
-                            {"request": row["id"]},
-                        ),
-                    )
-                    changed.append(row["id"])
+        changed += [
+            row["id"]
+            for row in list(orphans)
+            if self._mark_unknown(row["id"], "the bot stopped while executing")
+        ]
         for rid in changed:
             request = self.load(rid)
             if request is not None:
                 self._finish(request)
         return len(changed)
+
+    def _expire(self, rid: int) -> bool:
+        with self.svc.store.write() as db:
+            moved = self._move(db, rid, "pending", "expired", settled=True)
+            if moved:
+                entry = self._entry(
+                    "system", "system", "approvals expire", "expired", {"request": rid}
+                )
+                self.svc.audit_in(db, entry)
+        return moved
+
+    def _mark_unknown(
+        self, rid: int, why: str, action: str = "approvals interrupted", source: str = "system"
+    ) -> bool:
+        """Flag an execution whose result no one will record; the first flag wins."""
+        with self.svc.store.write() as db:
+            marked = db.conn.execute(
+                "UPDATE approvals SET outcome = ? WHERE id = ? AND status = 'executing' AND "
+                "outcome IS NULL",
+                (json.dumps({"unknown": why}), rid),
+            ).rowcount
+            if marked:
+                entry = self._entry(
+                    "system", source, action, "outcome unknown", {"request": rid, "message": why}
+                )
+                self.svc.audit_in(db, entry)
+        return bool(marked)
 
     def unknown(self, request: Request) -> bool:
         """Executing, but no one will record the outcome: the call's result was ambiguous,
