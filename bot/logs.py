@@ -3,9 +3,10 @@
 Three libraries we depend on log things we must never write: Bolt logs the whole
 request body (with its ``response_url``) on a bad signature, httpx logs full URLs
 at INFO, and slack_sdk logs request and response bodies at DEBUG. Rather than
-trusting each call site, a filter on the root handler rewrites every record:
-known secret values (registered by :class:`bot.secret.Secret`) and anything that
-looks like a bearer token, Slack token or Slack ``response_url`` are replaced.
+trusting each call site, the log-record factory rewrites every record as it is
+made, before any handler (ours, gunicorn's or pytest's) sees it: known secret
+values (registered by :class:`bot.secret.Secret`) and anything that looks like a
+bearer token, Slack token or Slack ``response_url`` are replaced.
 """
 
 from __future__ import annotations
@@ -61,22 +62,18 @@ def scrub(text: str) -> str:
     return _compiled().sub(_REDACTED, text)
 
 
-class RedactingFilter(logging.Filter):
-    """Formats the record's message early and scrubs it, args included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed log call must not crash the request
-            message = str(record.msg)
-        record.msg = scrub(message).replace("\n", " ").replace("\r", " ")
-        record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            # Tracebacks are formatted later from exc_info; render and scrub now.
-            formatter = logging.Formatter()
-            record.exc_text = scrub(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        return True
+def _redact(record: logging.LogRecord) -> None:
+    """Format the record's message early and scrub it, args and traceback included."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed log call must not crash the request
+        message = str(record.msg)
+    record.msg = scrub(message).replace("\n", " ").replace("\r", " ")
+    record.args = None
+    if record.exc_info and record.exc_info[1] is not None:
+        # Tracebacks are formatted later from exc_info; render and scrub now.
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -99,7 +96,6 @@ def setup(level: str = "INFO", stream=None) -> None:
     root.setLevel(level)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(RedactingFilter())
     for old in list(root.handlers):
         if getattr(old, "_xbooker_bot", False):
             root.removeHandler(old)
@@ -119,17 +115,15 @@ def quiet_libraries(level: str | int = "INFO") -> None:
 
 
 def install_record_filter() -> None:
-    """Scrub at the source too, so handlers we did not create (pytest's caplog,
-    gunicorn's) never see a raw secret."""
+    """Scrub every record as it is made; idempotent."""
     global _factory_installed
     if _factory_installed:
         return
     previous = logging.getLogRecordFactory()
-    redactor = RedactingFilter()
 
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
-        redactor.filter(record)
+        _redact(record)
         return record
 
     logging.setLogRecordFactory(factory)
