@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from bot.config import XBookerCredentials
 from bot.secret import Secret
@@ -40,3 +41,29 @@ class Sleeps:
 
 def fast_retry(sleep: Sleeps | None = None) -> RetryPolicy:
     return RetryPolicy(sleep=sleep or Sleeps(), rng=lambda: 0.5)
+
+
+def run_together(targets: list[Callable[[], object]]) -> list:
+    """Run each target on its own thread, released together from a barrier; returns
+    what each returned, or the exception it raised (for the test to assert on)."""
+    barrier = threading.Barrier(len(targets))
+    results: list = [None] * len(targets)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = targets[i]()
+        except Exception as exc:  # collected and asserted by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(targets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def run_threads(n: int, target: Callable[[], object]) -> list:
+    """``target`` on n threads at once."""
+    return run_together([target] * n)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from bot.core.allowlist import AccessError, AllowList
 from bot.store import audit
+from tests.helpers import run_together
 from tests.world import ADMIN, ADMIN2, OPERATOR, VIEWER
 
 
@@ -47,22 +46,16 @@ def test_concurrent_revokes_keep_one_admin(store):
     allow = AllowList(store, "T1", ())
     allow.grant("U0A", "admin", "setup")
     allow.grant("U0B", "admin", "setup")
-    barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def revoke(user: str) -> None:
-        barrier.wait()
         try:
             allow.revoke(user, "x")
             outcomes.append("revoked")
         except AccessError:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=revoke, args=(u,)) for u in ("U0A", "U0B")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together([lambda: revoke("U0A"), lambda: revoke("U0B")])
     assert sorted(outcomes) == ["refused", "revoked"]
     assert len(allow.admins()) == 1
 

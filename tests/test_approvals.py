@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
 from bot.core.approvals import Approvals
 from bot.runtime import engine as build_engine
 from bot.store import audit
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, run_together
 from tests.world import ADMIN, ADMIN2, APPROVALS, OPERATOR, VIEWER, World, click
 
 
@@ -100,20 +99,11 @@ def test_approval_by_another_admin_executes_and_reports(world):
 def test_twenty_concurrent_clicks_from_two_admins_execute_once(world):
     bob = member(world)
     rid = request_id(world.handle(f"members role {bob['id']} admin", user=OPERATOR).text)
-    barrier = threading.Barrier(20)
-    paths: list[str] = []
-
-    def hit(user: str) -> None:
-        barrier.wait()
-        response, path = click(world, rid, user)
-        assert response.status == 200
-        paths.append(path)
-
-    threads = [threading.Thread(target=hit, args=(ADMIN if i % 2 else ADMIN2,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    clicks = run_together(
+        [lambda user=ADMIN if i % 2 else ADMIN2: click(world, rid, user) for i in range(20)]
+    )
+    assert all(response.status == 200 for response, _ in clicks), clicks
+    paths = [path for _, path in clicks]
     answers = [world.wait_response(p)["text"] for p in paths]
     assert world.sim.count("change member role") == 1
     assert world.approvals.load(rid).status == "succeeded"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import threading
 
 import pytest
 
@@ -12,6 +11,7 @@ from bot.secret import Secret
 from bot.store import Store, StoreError
 from bot.store.schema import MIGRATIONS
 from bot.store.tokens import GenerationConflict, RefreshTokenStore, TokenKey
+from tests.helpers import run_threads
 
 
 def test_file_created_private_with_wal(tmp_path):
@@ -27,21 +27,8 @@ def test_file_created_private_with_wal(tmp_path):
 
 def test_concurrent_start_migrates_once(tmp_path):
     path = tmp_path / "race.db"
-    errors: list[Exception] = []
-    barrier = threading.Barrier(8)
-
-    def start() -> None:
-        barrier.wait()
-        try:
-            Store(path).close()
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_threads(8, lambda: Store(path).close())
+    errors = [r for r in results if isinstance(r, Exception)]
     assert errors == []
     rows = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
     assert rows == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
@@ -77,11 +64,9 @@ def test_read_modify_write_under_contention(tmp_path):
     """16 threads increment one counter with BEGIN IMMEDIATE: no lost update, no 'locked'."""
     store = Store(tmp_path / "c.db")
     store.db().execute("INSERT INTO meta (key, value) VALUES ('n', '0')")
-    barrier = threading.Barrier(16)
     failures: list[Exception] = []
 
     def bump() -> None:
-        barrier.wait()
         for _ in range(20):
             try:
                 with store.write() as db:
@@ -90,11 +75,7 @@ def test_read_modify_write_under_contention(tmp_path):
             except Exception as exc:
                 failures.append(exc)
 
-    threads = [threading.Thread(target=bump) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(16, bump)
     assert failures == []
     assert store.query_one("SELECT value FROM meta WHERE key='n'")["value"] == "320"
     store.close()

@@ -9,30 +9,11 @@ import pytest
 from bot.store import Store
 from bot.xbooker import errors
 from bot.xbooker.tokens import Windows
+from tests.helpers import run_threads
 
 
 def counts(sim) -> tuple[int, int]:
     return sim.count("refresh"), sim.count("access")
-
-
-def run_threads(n: int, target) -> list:
-    """Start n threads that meet at a barrier, then call target; collect results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = target()
-        except Exception as exc:  # collected and asserted by the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return results
 
 
 def test_windows_for_two_minute_tokens():
