@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.simulator.state import DEMO_CREDENTIALS  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 from tests.slack_requests import command_body, sign  # noqa: E402
 from tests.world import ADMIN, SIGNING_SECRET  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Remote:

@@ -27,14 +27,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import XBookerCredentials
-from bot.secret import Secret
 from bot.simulator import DEMO_CREDENTIALS, Simulator, SimulatorServer
 from bot.store import Store
 from bot.xbooker.client import XBookerClient
 from bot.xbooker.tokens import Windows
-
-CREDS = XBookerCredentials(DEMO_CREDENTIALS[0], DEMO_CREDENTIALS[1], Secret(DEMO_CREDENTIALS[2]))
+from tests.helpers import CREDS
 
 
 def replay(calls: int, seconds: float, concurrency: int, call) -> tuple[int, float]:

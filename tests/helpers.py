@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 
@@ -67,3 +68,10 @@ def run_together(targets: list[Callable[[], object]]) -> list:
 def run_threads(n: int, target: Callable[[], object]) -> list:
     """``target`` on n threads at once."""
     return run_together([target] * n)
+
+
+def free_port() -> int:
+    """A port free right now, for servers that cannot be told to pick one (gunicorn)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

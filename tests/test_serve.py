@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,9 @@ import time
 import httpx
 import pytest
 
+from tests.helpers import free_port
 from tests.slack_requests import command_body, sign
 from tests.world import ADMIN, SIGNING_SECRET, settings_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
