@@ -67,70 +67,65 @@ def _slack_team(settings: Settings, store: Store, client) -> str:
         raise StartupError(f"Slack could not be reached for auth.test ({exc})") from None
 
 
-def _start_sweeper(engine) -> None:
+def _check_start_up(settings: Settings, store: Store, team: str) -> None:
+    """Build the core once in the foreground: a bad setting stops here, not in a
+    crash-looping worker; rules that cannot be met are logged."""
+    from bot import runtime
+    from bot.core.actions import warnings
+
+    with runtime.xbooker_client(settings, store) as client:
+        for warning in warnings(runtime.engine(settings, store, team, client).svc):
+            log.warning("%s", warning)
+
+
+def _slack_app(settings: Settings, store: Store, team: str, slack, socket_mode: bool = False):
+    """The Bolt app with its executor, and the approval sweeper running beside it."""
     import threading
 
+    from bot import runtime
     from bot.core.approvals import sweep_forever
+    from bot.slack.app import DrainingExecutor, build_app
+    from bot.slack.notifier import SlackNotifier
 
-    stop = threading.Event()
+    client = runtime.xbooker_client(settings, store)
+    engine = runtime.engine(settings, store, team, client, SlackNotifier(slack))
+    executor = DrainingExecutor()
+    app = build_app(settings, engine, client=slack, executor=executor, socket_mode=socket_mode)
     threading.Thread(
-        target=sweep_forever,
-        args=(engine.svc.approvals, stop),
-        name="approval-sweeper",
-        daemon=True,
+        target=sweep_forever, args=(engine.svc.approvals,), name="approval-sweeper", daemon=True
     ).start()
+    return app, executor
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot import runtime
-    from bot.core.actions import warnings
     from bot.slack import serve
-    from bot.slack.app import DrainingExecutor, build_app, web_client
-    from bot.slack.notifier import SlackNotifier
+    from bot.slack.app import web_client
     from bot.slack.web import WebApp
 
     settings = _settings()
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "XBOOKER_CLIENT_SECRET")
     store = open_store(settings)
     team = _slack_team(settings, store, web_client(settings))
-    # Check the rest in the foreground, once, rather than in a crash-looping worker.
-    with runtime.xbooker_client(settings, store) as client:
-        for warning in warnings(runtime.engine(settings, store, team, client).svc):
-            log.warning("%s", warning)
+    _check_start_up(settings, store, team)
     store.close()
 
-    def factory() -> WebApp:
-        worker_store = Store(settings.db_path)
-        client = runtime.xbooker_client(settings, worker_store)
-        slack = web_client(settings)
-        engine = runtime.engine(settings, worker_store, team, client, SlackNotifier(slack))
-        executor = DrainingExecutor()
-        app = build_app(settings, engine, client=slack, executor=executor)
-        _start_sweeper(engine)
-        return WebApp(app, executor)
+    def factory() -> WebApp:  # runs in the worker, after the fork
+        return WebApp(*_slack_app(settings, Store(settings.db_path), team, web_client(settings)))
 
     return serve.run(settings, factory, args.host, args.port or settings.port)
 
 
 def _cmd_socket(args: argparse.Namespace) -> int:
-    from bot import runtime
-    from bot.core.actions import warnings
     from bot.slack import socket
-    from bot.slack.app import DrainingExecutor, build_app, web_client
-    from bot.slack.notifier import SlackNotifier
+    from bot.slack.app import web_client
 
     settings = _settings()
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "XBOOKER_CLIENT_SECRET")
     store = open_store(settings)
     slack = web_client(settings)
     team = _slack_team(settings, store, slack)
-    client = runtime.xbooker_client(settings, store)
-    engine = runtime.engine(settings, store, team, client, SlackNotifier(slack))
-    for warning in warnings(engine.svc):
-        log.warning("%s", warning)
-    executor = DrainingExecutor()
-    app = build_app(settings, engine, client=slack, executor=executor, socket_mode=True)
-    _start_sweeper(engine)
+    _check_start_up(settings, store, team)
+    app, executor = _slack_app(settings, store, team, slack, socket_mode=True)
     assert settings.slack_app_token is not None
     return socket.run(app, settings.slack_app_token.reveal(), executor)
 

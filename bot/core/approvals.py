@@ -708,13 +708,13 @@ class Approvals:
         return audit.Entry(actor, source, action, outcome, self.svc.team_id, channel, detail)
 
 
-def sweep_forever(approvals: Approvals, stop, interval: float = 30.0) -> None:
-    """Expire due requests (and update their messages) until ``stop`` is set; runs
-    once at once so a restart flags executions the previous process left."""
+def sweep_forever(approvals: Approvals, interval: float = 30.0) -> None:
+    """Expire due requests (and update their messages) every ``interval`` seconds, on a
+    daemon thread for the life of the process; the first sweep runs at once, so a
+    restart flags executions the previous process left."""
     while True:
         try:
             approvals.sweep()
         except Exception:
             log.exception("approval sweep failed; trying again in %.0f s", interval)
-        if stop.wait(interval):
-            return
+        time.sleep(interval)
