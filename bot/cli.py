@@ -249,7 +249,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     from bot.simulator import DEMO_CREDENTIALS, Simulator, SimulatorServer
 
     env = read_environment()
-    logs.setup(env.get("LOG_LEVEL", "INFO").upper() if env.get("LOG_LEVEL") else "INFO")
+    logs.setup(env.get("LOG_LEVEL", "INFO").upper())
     names = ("XBOOKER_ORGANIZATION_ID", "XBOOKER_CLIENT_ID", "XBOOKER_CLIENT_SECRET")
     from_env = all(n in env for n in names)
     creds = tuple(env[n] for n in names) if from_env else DEMO_CREDENTIALS

@@ -21,7 +21,12 @@ from datetime import UTC, datetime
 
 from bot.simulator import seed
 from bot.xbooker import messages as m
-from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS, PAGE_LIMIT_MAX
+from bot.xbooker.operations import (
+    MEMBER_ROLES,
+    OPERATIONS,
+    ORGANIZATION_FIELDS,
+    PAGE_LIMIT_MAX,
+)
 
 ALL_SCOPES = frozenset({"organization:read", "organization:write", "members:read", "members:write"})
 DEMO_CREDENTIALS = ("org_7d3f2a", "demo-client", "demo-secret-not-for-production")
@@ -290,12 +295,7 @@ class Simulator:
             return denied
         app = denied
         operation = allowed[method]
-        scope = {
-            "show organization": "organization:read",
-            "update organization": "organization:write",
-            "list members": "members:read",
-            "show member": "members:read",
-        }.get(operation, "members:write")
+        scope = OPERATIONS[operation].scope
         if scope not in app.scopes:
             return 403, envelope(403, m.INVALID_SCOPE)
         payload = None
@@ -424,21 +424,23 @@ class Simulator:
         return sum(1 for mb in self.members.values() if mb["role"] == "owner")
 
 
-_ORGANIZATION_METHODS = {"GET": "show organization", "PATCH": "update organization"}
-_MEMBERS_METHODS = {"GET": "list members", "POST": "add member"}
-_MEMBER_METHODS = {"GET": "show member", "PATCH": "change member role", "DELETE": "remove member"}
+def _routes() -> dict[str, dict[str, str]]:
+    """Path template -> method -> operation, from the same table the client uses."""
+    routes: dict[str, dict[str, str]] = {"": {"GET": "show organization"}}
+    for op in OPERATIONS.values():
+        routes.setdefault(op.path, {})[op.method] = op.name
+    return routes
+
+
+_ROUTES = _routes()
 
 
 def _route(path: str) -> tuple[dict[str, str], str | None] | None:
-    if path == "":
-        return {"GET": "show organization"}, None
-    if path == "/organization":
-        return _ORGANIZATION_METHODS, None
-    if path == "/organization/members":
-        return _MEMBERS_METHODS, None
+    if path in _ROUTES:
+        return _ROUTES[path], None
     match = _MEMBER_PATH.match(path)
     if match:
-        return _MEMBER_METHODS, match.group(1)
+        return _ROUTES["/organization/members/{id}"], match.group(1)
     return None
 
 
