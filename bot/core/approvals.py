@@ -82,12 +82,10 @@ class Request:
     message_ts: str | None
     status: str
     needed: int
-    created_at: float
     expires_at: float
     outcome: dict | None
     claimed_by: str | None
     claimed_at: float | None
-    reference: str | None
     approvers: tuple[str, ...]
     rejecter: tuple[str, str | None] | None
 
@@ -110,12 +108,10 @@ class Request:
             message_ts=row["message_ts"],
             status=row["status"],
             needed=row["approvals_needed"],
-            created_at=row["created_at"],
             expires_at=row["expires_at"],
             outcome=json.loads(row["outcome"]) if row["outcome"] else None,
             claimed_by=row["claimed_by"],
             claimed_at=row["claimed_at"],
-            reference=row["reference"],
             approvers=tuple(d["user_id"] for d in decisions if d["decision"] == "approve"),
             rejecter=rejected[0] if rejected else None,
         )
