@@ -131,7 +131,7 @@ def main() -> int:
         f"(advisory {windows.advisory:g} s, mandatory {windows.mandatory:g} s before expiry)"
     )
     print(
-        f"limit (design.md §2): refresh 1, access <= {limit} + 1 "
+        f"limit (docs/architecture.md): refresh 1, access <= {limit} + 1 "
         f"(T / (L - advisory)); floor at the mandatory margin: {floor}"
     )
     print(f"published samples: {2 * args.calls} auth calls (2 per request)\n")

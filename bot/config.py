@@ -1,6 +1,6 @@
 """Settings from the environment and ``.env``, validated once at start-up.
 
-Every variable of the interface contract (design.md §1) is read here and
+Every variable of the interface contract (README, Configuration) is read here and
 nowhere else. A bad value stops start-up with one line that names the variable
 and what it expects, and never echoes the value: it may be a secret pasted into
 the wrong variable.

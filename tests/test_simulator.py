@@ -1,6 +1,6 @@
 """The simulator keeps section A of the API contract to the letter, and section B's assumptions.
 
-Messages are typed out here from xbooker-api.md rather than imported, so a typo
+Messages are typed out here from docs/xbooker-api.md rather than imported, so a typo
 in bot/xbooker/messages.py cannot hide behind a matching one in the simulator.
 """
 

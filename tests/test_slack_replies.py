@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from bot.core.replies import esc
+from bot.core.replies import ours
 from bot.xbooker import messages as m
 from bot.xbooker.advice import ADVICE
 from tests.helpers import FakeClock
@@ -94,7 +94,7 @@ def test_every_documented_error_is_shown_verbatim_with_advice(world, status, mes
     assert f"(HTTP {status})" in text
     advice = ADVICE.get(message)
     if advice:
-        assert esc(advice.action.split(";")[0][:40]) in text
+        assert ours(advice.action.split(";")[0][:40]) in text
     ref = re.fullmatch(r"Reference: `([0-9a-f]{8})`", reply["blocks"][-1]["elements"][0]["text"])
     assert ref and f"(ref {ref.group(1)})" in caplog.text
 

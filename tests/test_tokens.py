@@ -1,4 +1,4 @@
-"""Token-manager rules (design.md §2), each over real HTTP against the simulator."""
+"""Token-manager rules (docs/architecture.md), each over real HTTP against the simulator."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
-from bot.core.replies import Reply, chunks, code, context, esc, fields, header, section
+from bot.core.replies import Reply, chunks, code, context, esc, fields, header, ours, section
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -154,7 +154,7 @@ def xbooker_error(inv: Invocation, command: str, exc: errors.XBookerError) -> Re
     status = f" (HTTP {exc.status})" if exc.status is not None else ""
     text = (
         f":warning: `{esc(command)}` failed{status}. X Booker said: {code(exc.message)}\n"
-        f"{esc(advice.meaning)}\n*What to do:* {esc(advice.action)}"
+        f"{ours(advice.meaning)}\n*What to do:* {ours(advice.action)}"
     )
     return Reply(text, [section(text), context(f"Reference: {code(inv.correlation)}")])
 

@@ -1,15 +1,19 @@
 """Replies as Block Kit plus a plain fallback, and the escaping every value goes through.
 
 Slack treats ``&``, ``<`` and ``>`` as markup, so a member named ``<!channel>``
-would ping a channel if written raw. Everything that came from a user or from
-X Booker goes through :func:`esc` into ``verbatim`` mrkdwn (no auto-linking),
-or into ``plain_text``; the fallback ``text`` is escaped the same way, because
-it is what notifications show.
+would ping a channel if written raw, and ``*``, ``_``, ``~`` and backticks start
+formatting. Everything that came from a user or from X Booker goes through
+:func:`esc` or :func:`code` into ``verbatim`` mrkdwn (no auto-linking), or into
+``plain_text``; both first make the value one line (:mod:`bot.core.text`). The
+fallback ``text`` is escaped the same way, because it is what notifications show.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from bot.core.text import one_line
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -17,14 +21,26 @@ MAX_HEADER = 150
 MAX_FIELDS = 10
 
 
+# Slack has no escape for its formatting characters. One between two letters or
+# digits (``john_doe``) formats nothing and is kept; anywhere else it is swapped for
+# a look-alike that formats nothing. Backticks can open a code span anywhere.
+_FORMATTING = re.compile(r"`|(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
+_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+
+
+def ours(text: str) -> str:
+    """Our own text with formatting meant (advice, help): only ``&<>`` are escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def esc(value: object) -> str:
-    """Escape the three characters Slack reads as markup, and nothing else."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A value as one line of mrkdwn that can start no markup, mention or formatting."""
+    return ours(_FORMATTING.sub(lambda m: _LOOKALIKE[m.group()], one_line(value)))
 
 
 def code(value: object) -> str:
-    """An inline code span for a user or X Booker value (backticks cannot be escaped)."""
-    return "`" + esc(value).replace("`", "'") + "`"
+    """A value as an inline code span, shown exactly (backticks cannot be escaped)."""
+    return "`" + ours(one_line(value).replace("`", _LOOKALIKE["`"])) + "`"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -1,8 +1,8 @@
 """The simulated X Booker: delegated apps, tokens, one organization, and test knobs.
 
-Section A of xbooker-api.md is implemented exactly (status codes and verbatim
+What docs/xbooker-api.md says X Booker documents is implemented exactly (status codes and verbatim
 messages, refresh tokens bound to the caller, 2-minute access tokens, app
-expiry, removed apps, scopes); section B's assumptions on top. The HTTP layer
+expiry, removed apps, scopes); the assumptions of its section 5 on top. The HTTP layer
 (:mod:`bot.simulator.server`) only translates requests to :meth:`handle`.
 """
 

@@ -1,4 +1,4 @@
-"""Typed methods for every operation of xbooker-api.md section B.
+"""Typed methods for every operation of docs/xbooker-api.md ("What we assume").
 
 One ``httpx.Client`` for delegated calls, with the token manager as its
 ``httpx.Auth``; token calls go through a second client with tighter timeouts so

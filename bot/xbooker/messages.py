@@ -1,7 +1,7 @@
 """X Booker's error messages, verbatim (typos included), in one place.
 
-Section A of xbooker-api.md is what X Booker documents; section B what this
-project assumes. The token manager matches on these strings, so they must stay
+Sections 1-4 of docs/xbooker-api.md are what X Booker documents (section A
+below); section 5 what this project assumes (section B). The token manager matches on these strings, so they must stay
 byte-for-byte what X Booker sends.
 """
 

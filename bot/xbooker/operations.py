@@ -1,4 +1,4 @@
-"""Section B of xbooker-api.md as one table: the only place to change when X Booker
+"""What docs/xbooker-api.md assumes, as one table: the only place to change when X Booker
 publishes its real endpoint list."""
 
 from __future__ import annotations

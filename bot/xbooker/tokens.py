@@ -7,7 +7,7 @@ window in which callers wait for that one renewal. Expiry is measured on an
 injectable monotonic clock from just before the request was sent, so wall-clock
 jumps and X Booker's clock do not matter.
 
-Renewal rules (design.md §2):
+Renewal rules (docs/architecture.md, "Token manager"):
 
 * ``403 Access token expired`` on a call: renew the access token unless a newer
   one exists already, retry once.
