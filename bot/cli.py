@@ -92,7 +92,7 @@ def _slack_app(settings: Settings, store: Store, team: str, slack, socket_mode: 
     executor = DrainingExecutor()
     app = build_app(settings, engine, client=slack, executor=executor, socket_mode=socket_mode)
     threading.Thread(
-        target=sweep_forever, args=(engine.svc.approvals,), name="approval-sweeper", daemon=True
+        target=sweep_forever, args=(engine.approvals,), name="approval-sweeper", daemon=True
     ).start()
     return app, executor
 
@@ -177,7 +177,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_access(args: argparse.Namespace) -> int:
+    from bot.core.actions import grant_access, revoke_access
     from bot.core.allowlist import AccessError, AllowList
+    from bot.core.context import Invocation
     from bot.core.params import SLACK_USER
     from bot.core.roles import ROLES
     from bot.store import audit
@@ -186,7 +188,6 @@ def _cmd_access(args: argparse.Namespace) -> int:
     store = open_store(settings)
     team = _team_for_cli(settings, store)
     allow = AllowList(store, team, settings.admins)
-    actor = f"cli:{getpass.getuser()}"
     if args.action == "list":
         for grant in allow.grants():
             source = "XBOOKER_BOT_ADMINS" if grant.from_config else f"by {grant.granted_by}"
@@ -196,24 +197,33 @@ def _cmd_access(args: argparse.Namespace) -> int:
         raise StartupError(f"'{args.user}' is not a Slack user ID (U… or W…)")
     if args.action == "grant" and args.role not in ROLES:
         raise StartupError(f"'{args.role}' is not a bot role; use one of: {', '.join(ROLES)}")
-    detail = {"user": args.user, **({"role": args.role} if args.action == "grant" else {})}
 
-    def hook(db) -> None:
-        entry = audit.Entry(actor, "cli", f"access {args.action}", "succeeded", team, None, detail)
-        audit.append(db, entry, settings.audit_key)
+    # The shell is the bootstrap path: no X Booker client, no approval, but the same
+    # grant and audit row as Slack and approvals use.
+    def audit_in(db, entry) -> int:
+        return audit.append(db, entry, settings.audit_key)
 
+    inv = Invocation(team, f"cli:{getpass.getuser()}", f"access {args.action}", source="cli")
     try:
         if args.action == "grant":
-            before = allow.grant(args.user, args.role, actor, hook)
+            change = grant_access(allow, audit_in, inv, args.user, args.role)
             print(
-                f"{args.user} now has bot role {args.role}" + (f" (was {before})" if before else "")
+                f"{args.user} now has bot role {args.role}"
+                + (f" (was {change.before})" if change.before else "")
             )
         else:
-            before = allow.revoke(args.user, actor, hook)
-            print(f"{args.user} no longer has a bot role (was {before})")
+            change = revoke_access(allow, audit_in, inv, args.user)
+            print(f"{args.user} no longer has a bot role (was {change.before})")
     except AccessError as exc:
         raise StartupError(str(exc)) from None
     return 0
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    row, _, digest = text.partition(":")
+    if not row.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError("expected ID:HASH as printed by 'xbooker-bot audit head'")
+    return int(row), digest
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -222,8 +232,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings()
     store = open_store(settings)
+    if args.action == "head":
+        found = audit.head(store)
+        print(found if found else "audit head: the log is empty")
+        if found:
+            print(
+                f"keep this outside the database; later check with: xbooker-bot audit verify "
+                f"--anchor {found.last_id}:{found.last_hash}"
+            )
+        return 0
     if args.action == "verify":
-        verdict = audit.verify(store, settings.audit_key)
+        verdict = audit.verify(store, settings.audit_key, args.anchor)
         if verdict.ok:
             kind = (
                 "HMAC"
@@ -232,7 +251,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             )
             print(f"audit log: {verdict.rows} row(s), {kind} chain intact")
             return 0
-        print(f"audit log: chain broken at row {verdict.first_bad}: {verdict.reason}")
+        where = f" at row {verdict.first_bad}" if verdict.first_bad else ""
+        print(f"audit log: NOT intact{where}: {verdict.reason}")
         return 1
     export.write(audit.rows(store, args.limit), args.format, sys.stdout)
     return 0
@@ -359,7 +379,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_access)
 
     p = sub.add_parser("audit", help="print or export the audit log, or verify its chain")
-    p.add_argument("action", nargs="?", choices=["verify"], help="check the chain instead")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["verify", "head"],
+        help="verify: check the chain and its head; head: print the head to keep elsewhere",
+    )
+    p.add_argument(
+        "--anchor",
+        type=_anchor,
+        default=None,
+        metavar="ID:HASH",
+        help="with verify: a head printed earlier, which the log must still hold",
+    )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="the latest N rows")
     p.set_defaults(func=_cmd_audit)

@@ -11,6 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bot.core.text import one_line
+from bot.store.audit import describe
+
 COLUMNS = ("id", "at", "team_id", "actor", "source", "channel_id", "action", "outcome", "detail")
 
 
@@ -20,22 +23,29 @@ def _iso(ts: float) -> str:
 
 def write(rows: list[dict], fmt: str, out: TextIO) -> None:
     records = [
-        {**{k: row[k] for k in COLUMNS}, "at": _iso(row["at"]), "hash": row["hash"]} for row in rows
+        {
+            **{k: row[k] for k in COLUMNS},
+            "at": _iso(row["at"]),
+            "summary": describe(row["detail"]),
+            "hash": row["hash"],
+        }
+        for row in rows
     ]
     if fmt == "json":
         json.dump(records, out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow([*COLUMNS, "hash"])
+        writer.writerow([*COLUMNS, "summary", "hash"])
         for r in records:
-            writer.writerow(
-                [*(json.dumps(r[k]) if k == "detail" else r[k] for k in COLUMNS), r["hash"]]
-            )
-    else:
+            cells = [json.dumps(r[k]) if k == "detail" else r[k] for k in COLUMNS]
+            writer.writerow([*cells, r["summary"], r["hash"]])
+    else:  # a terminal: every value one line, no escape sequences
         for r in records:
-            detail = json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":"))
             out.write(
-                f"{r['id']:>6}  {r['at']}  {r['actor']:<14} {r['source']:<8} "
-                f"{r['action']:<20} {r['outcome']:<10} {detail}\n"
+                one_line(
+                    f"{r['id']:>6}  {r['at']}  {r['actor']:<14} {r['source']:<8} "
+                    f"{r['action']:<20} {r['outcome']:<16} {r['summary']}"
+                )
+                + "\n"
             )

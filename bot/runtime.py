@@ -31,5 +31,4 @@ def engine(
 ) -> Engine:
     """The core for one workspace; without a notifier, requests are approved by typing."""
     services = Services(settings, store, AllowList(store, team_id, settings.admins), client)
-    Approvals(services, notifier or Unposted())
-    return Engine(services)
+    return Engine(services, Approvals(services, notifier or Unposted()))

@@ -9,7 +9,6 @@ import sys
 import time
 
 from bot.store import audit
-from tests.helpers import FakeClock
 from tests.world import ADMIN, ADMIN2, OPERATOR
 
 
@@ -40,11 +39,9 @@ def test_kill_while_executing_leaves_outcome_unknown_then_resolve(world, tmp_pat
     proc.wait(timeout=10)
     world.sim.latency = 0
 
-    # This process (the survivor, as after a restart) sees an execution it did not start:
-    # not flagged while it could still be running elsewhere, then flagged.
-    assert world.approvals.sweep() == 0
-    assert not world.approvals.unknown(world.approvals.load(rid))
-    world.approvals.clock = FakeClock(world.approvals.clock() + 121)
+    # This process (the survivor, as after a restart) sees an execution it did not start,
+    # by a process on this host that no longer exists: flagged at once, not after the
+    # claim goes stale.
     assert world.approvals.sweep() == 1
     request = world.approvals.load(rid)
     assert request.status == "executing" and world.approvals.unknown(request)
@@ -61,8 +58,17 @@ def test_kill_while_executing_leaves_outcome_unknown_then_resolve(world, tmp_pat
     assert f"Request #{rid} recorded as failed" in reply
     assert world.approvals.load(rid).status == "failed"
     assert (
-        "only a request whose outcome is unknown"
+        "cannot be decided any more"
         in world.handle(f"approvals resolve {rid} succeeded", user=ADMIN).text
     )
-    actions = [r["outcome"] for r in audit.rows(world.store) if r["detail"].get("request") == rid]
-    assert actions[-3:] == ["sending", "outcome unknown", "failed"]
+    rows = [r for r in audit.rows(world.store) if r["detail"].get("request") == rid]
+    assert [r["outcome"] for r in rows if r["outcome"] != "refused"][-3:] == [
+        "sending",
+        "outcome unknown",
+        "failed",
+    ]
+    refused = [r["detail"]["reason"] for r in rows if r["outcome"] == "refused"]
+    assert refused == ["request is outcome unknown", "request is failed"]
+    by_operator = [r for r in audit.rows(world.store) if r["actor"] == OPERATOR][-1]
+    assert (by_operator["action"], by_operator["outcome"]) == ("approvals resolve", "refused")
+    assert by_operator["detail"]["args"] == {"id": rid, "resolution": "failed"}

@@ -57,7 +57,7 @@ class World:
         self.engine = build_engine(
             self.settings, self.store, self.team, self.client, SlackNotifier(self.web)
         )
-        self.approvals = self.engine.svc.approvals
+        self.approvals = self.engine.approvals
         self.executor = DrainingExecutor()
         self.app = build_app(self.settings, self.engine, client=self.web, executor=self.executor)
         self._urls = itertools.count(1)
@@ -116,27 +116,38 @@ def click(
     user: str,
     action: str = "approval_approve",
     name: str | None = None,
+    *,
+    value: str | None = None,
+    ts: str | None = None,
+    team: str = TEAM,
 ) -> tuple[BoltResponse, str]:
-    """A signed Approve/Reject click on the request's channel message."""
+    """A signed Approve/Reject click on the request's card, as Slack sends it: the
+    button's value and the channel and ts of the message it is on (overridable, to
+    click a card that is not the request's own)."""
     from tests.slack_requests import action_body
 
+    request = world.approvals.load(request_id)
+    if value is None:
+        value = f"{request_id}:{request.nonce}" if request else f"{request_id}:{'0' * 32}"
+    if ts is None:
+        ts = (request.message_ts if request else None) or "1.0001"
     path = f"/response/{name or f'click{next(world._urls)}'}"
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "team_id": TEAM, "username": user.lower()},
-        "team": {"id": TEAM, "domain": "acme"},
+        "user": {"id": user, "team_id": team, "username": user.lower()},
+        "team": {"id": team, "domain": "acme"},
         "api_app_id": "A0XBOOKER",
         "token": "deprecated",
         "trigger_id": f"{next(world._urls)}.123.abc",
-        "container": {"type": "message", "message_ts": "1.0001", "channel_id": APPROVALS},
+        "container": {"type": "message", "message_ts": ts, "channel_id": APPROVALS},
         "channel": {"id": APPROVALS, "name": "approvals"},
-        "message": {"ts": "1.0001", "text": "Approval request"},
+        "message": {"ts": ts, "text": "Approval request"},
         "response_url": world.slack.url + path,
         "actions": [
             {
                 "action_id": action,
                 "block_id": f"approval-{request_id}",
-                "value": str(request_id),
+                "value": value,
                 "type": "button",
                 "action_ts": "1.1",
             }

@@ -7,12 +7,16 @@ engine's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import sqlite_utils
+
 from bot import __version__
-from bot.core.allowlist import Grant
-from bot.core.context import Invocation, Services, UserError
+from bot.core.allowlist import AllowList, Grant
+from bot.core.context import Invocation, Runtime, Services, UserError
 from bot.core.params import MemberRef
+from bot.store import approvals as approvals_store
 from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.client import XBookerClient
@@ -38,56 +42,76 @@ class Change:
     after: object
 
 
-def org_show(svc: Services, inv: Invocation, args: dict) -> Organization:
-    return svc.xbooker.organization()
+def org_show(rt: Runtime, inv: Invocation, args: dict) -> Organization:
+    return rt.svc.xbooker.organization()
 
 
-def org_update(svc: Services, inv: Invocation, args: dict) -> Change:
-    before = svc.xbooker.organization()
-    return Change(before, svc.xbooker.update_organization(args["fields"]))
+def org_update(rt: Runtime, inv: Invocation, args: dict) -> Change:
+    before = rt.svc.xbooker.organization()
+    return Change(before, rt.svc.xbooker.update_organization(args["fields"]))
 
 
-def members_list(svc: Services, inv: Invocation, args: dict) -> MemberPage:
-    return svc.xbooker.list_members(
+def members_list(rt: Runtime, inv: Invocation, args: dict) -> MemberPage:
+    return rt.svc.xbooker.list_members(
         page=args.get("page", 1), role=args.get("role"), query=args.get("search")
     )
 
 
-def members_show(svc: Services, inv: Invocation, args: dict) -> Member:
-    return resolve_member(svc.xbooker, args["member"])
+def members_show(rt: Runtime, inv: Invocation, args: dict) -> Member:
+    return resolve_member(rt.svc.xbooker, args["member"])
 
 
-def members_add(svc: Services, inv: Invocation, args: dict) -> Member:
-    return svc.xbooker.add_member(args["email"], args.get("role", "member"), args.get("name"))
+def members_add(rt: Runtime, inv: Invocation, args: dict) -> Member:
+    return rt.svc.xbooker.add_member(args["email"], args.get("role", "member"), args.get("name"))
 
 
-def members_role(svc: Services, inv: Invocation, args: dict) -> Change:
-    before = resolve_member(svc.xbooker, args["member"])
-    return Change(before, svc.xbooker.change_member_role(before.id, args["role"]))
+def members_role(rt: Runtime, inv: Invocation, args: dict) -> Change:
+    before = resolve_member(rt.svc.xbooker, args["member"])
+    return Change(before, rt.svc.xbooker.change_member_role(before.id, args["role"]))
 
 
-def members_remove(svc: Services, inv: Invocation, args: dict) -> Member:
-    target = resolve_member(svc.xbooker, args["member"])
-    return svc.xbooker.remove_member(target.id)
+def members_remove(rt: Runtime, inv: Invocation, args: dict) -> Member:
+    target = resolve_member(rt.svc.xbooker, args["member"])
+    return rt.svc.xbooker.remove_member(target.id)
 
 
-def access_list(svc: Services, inv: Invocation, args: dict) -> list[Grant]:
-    return svc.allowlist.grants()
+def access_list(rt: Runtime, inv: Invocation, args: dict) -> list[Grant]:
+    return rt.svc.allowlist.grants()
 
 
-def access_grant(svc: Services, inv: Invocation, args: dict) -> Change:
-    user, role = args["user"], args["role"]
-    entry = inv.entry("access grant", "succeeded", {"user": user, "role": role})
-    hook = lambda db: svc.audit_in(db, entry)  # noqa: E731
-    previous = svc.allowlist.grant(user, role, inv.actor, hook)
-    return Change(previous, role)
+# Appends an audit row inside the caller's transaction (Services.audit_in).
+AuditIn = Callable[[sqlite_utils.Database, audit.Entry], int]
 
 
-def access_revoke(svc: Services, inv: Invocation, args: dict) -> Change:
-    user = args["user"]
-    entry = inv.entry("access revoke", "succeeded", {"user": user})
-    hook = lambda db: svc.audit_in(db, entry)  # noqa: E731
-    return Change(svc.allowlist.revoke(user, inv.actor, hook), None)
+def grant_access(
+    allow: AllowList, audit_in: AuditIn, inv: Invocation, user: str, role: str
+) -> Change:
+    """The one way a bot role is given, from Slack, an approval or the shell: the grant
+    and its audit row (actor, source, previous role) in one transaction."""
+    detail = {"command": "access grant", "args": {"user": user, "role": role}}
+
+    def record(db: sqlite_utils.Database, previous: str | None) -> None:
+        audit_in(db, inv.entry("access grant", "succeeded", {**detail, "was": previous}))
+
+    return Change(allow.grant(user, role, inv.actor, record), role)
+
+
+def revoke_access(allow: AllowList, audit_in: AuditIn, inv: Invocation, user: str) -> Change:
+    """The one way a bot role is taken away; see :func:`grant_access`."""
+    detail = {"command": "access revoke", "args": {"user": user}}
+
+    def record(db: sqlite_utils.Database, previous: str | None) -> None:
+        audit_in(db, inv.entry("access revoke", "succeeded", {**detail, "was": previous}))
+
+    return Change(allow.revoke(user, inv.actor, record), None)
+
+
+def access_grant(rt: Runtime, inv: Invocation, args: dict) -> Change:
+    return grant_access(rt.svc.allowlist, rt.svc.audit_in, inv, args["user"], args["role"])
+
+
+def access_revoke(rt: Runtime, inv: Invocation, args: dict) -> Change:
+    return revoke_access(rt.svc.allowlist, rt.svc.audit_in, inv, args["user"])
 
 
 @dataclass(frozen=True)
@@ -123,44 +147,44 @@ def warnings(svc: Services) -> list[str]:
     return out
 
 
-def status(svc: Services, inv: Invocation, args: dict) -> Status:
+def status(rt: Runtime, inv: Invocation, args: dict) -> Status:
     try:
-        svc.xbooker.organization()
+        rt.svc.xbooker.organization()
         reachable, problem = True, None
     except errors.XBookerError as exc:
         reachable, problem = False, exc.message
-    pending = svc.store.query_one("SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'")
+    pending = approvals_store.count_pending(rt.svc.store, rt.svc.team_id)
     return Status(
         version=__version__,
         reachable=reachable,
         xbooker_error=problem,
-        tokens=svc.xbooker.tokens.state(),
-        pending_approvals=pending["n"] if pending else 0,
-        database=str(svc.settings.db_path),
-        role=svc.allowlist.role_of(inv.user_id),
-        warnings=warnings(svc),
+        tokens=rt.svc.xbooker.tokens.state(),
+        pending_approvals=pending,
+        database=str(rt.svc.settings.db_path),
+        role=rt.svc.allowlist.role_of(inv.user_id),
+        warnings=warnings(rt.svc),
     )
 
 
-def approvals_list(svc: Services, inv: Invocation, args: dict):
-    return svc.approvals.list_reply()
+def approvals_list(rt: Runtime, inv: Invocation, args: dict):
+    return rt.approvals.list_reply(args.get("page", 1))
 
 
-def approvals_approve(svc: Services, inv: Invocation, args: dict):
-    return svc.approvals.approve(args["id"], inv, args.get("reason"))
+def approvals_approve(rt: Runtime, inv: Invocation, args: dict):
+    return rt.approvals.decide(inv, args["id"], "approve", args.get("reason"))
 
 
-def approvals_reject(svc: Services, inv: Invocation, args: dict):
-    return svc.approvals.reject(args["id"], inv, args.get("reason"))
+def approvals_reject(rt: Runtime, inv: Invocation, args: dict):
+    return rt.approvals.decide(inv, args["id"], "reject", args.get("reason"))
 
 
-def approvals_cancel(svc: Services, inv: Invocation, args: dict):
-    return svc.approvals.cancel(args["id"], inv, args.get("reason"))
+def approvals_cancel(rt: Runtime, inv: Invocation, args: dict):
+    return rt.approvals.cancel(inv, args["id"], args.get("reason"))
 
 
-def approvals_resolve(svc: Services, inv: Invocation, args: dict):
-    return svc.approvals.resolve(args["id"], inv, args["resolution"])
+def approvals_resolve(rt: Runtime, inv: Invocation, args: dict):
+    return rt.approvals.resolve(inv, args["id"], args["resolution"])
 
 
-def audit_show(svc: Services, inv: Invocation, args: dict) -> list[dict]:
-    return audit.rows(svc.store, args.get("count", 20))
+def audit_show(rt: Runtime, inv: Invocation, args: dict) -> list[dict]:
+    return audit.rows(rt.svc.store, args.get("count", 20))

@@ -31,7 +31,8 @@ class Grant:
     from_config: bool = False
 
 
-Hook = Callable[[sqlite_utils.Database], None]
+# Runs inside the change's transaction with the previous role: the audit row.
+Hook = Callable[[sqlite_utils.Database, str | None], None]
 
 
 class AllowList:
@@ -40,13 +41,12 @@ class AllowList:
         self.team_id = team_id
         self.config_admins = frozenset(config_admins)
 
-    def role_of(self, user_id: str) -> str | None:
+    def role_of(self, user_id: str, db: sqlite_utils.Database | None = None) -> str | None:
+        """The user's bot role; pass the transaction's ``db`` to read it inside a decision,
+        so that a revoke committed first always wins."""
         if user_id in self.config_admins:
             return "admin"
-        row = self._store.query_one(
-            "SELECT role FROM grants WHERE team_id = ? AND user_id = ?", (self.team_id, user_id)
-        )
-        return row["role"] if row else None
+        return self._stored_role(db or self._store.db(), user_id)
 
     def grants(self) -> list[Grant]:
         stored = {
@@ -80,7 +80,7 @@ class AllowList:
                 (self.team_id, user_id, role, by, time.time()),
             )
             if hook:
-                hook(db)
+                hook(db, previous)
         return previous
 
     def revoke(self, user_id: str, by: str, hook: Hook | None = None) -> str:
@@ -96,7 +96,7 @@ class AllowList:
                 "DELETE FROM grants WHERE team_id = ? AND user_id = ?", (self.team_id, user_id)
             )
             if hook:
-                hook(db)
+                hook(db, previous)
         return previous
 
     def _not_configured(self, user_id: str) -> None:

@@ -1,48 +1,53 @@
-"""Team approvals: a risky command becomes a request that other admins decide on.
+"""Team approvals: the state machine that turns a risky command into a request that
+other admins decide on, and executes it at most once.
 
-Every state change is one compare-and-set ``UPDATE ... WHERE status = ?`` in a
-``BEGIN IMMEDIATE`` transaction that also writes its audit row, so concurrent
-or repeated clicks, retries and restarts land a decision once and execute an
-operation at most once:
-
-    pending -> approved -> executing -> succeeded | failed
+    pending -> approved -> executing -> succeeded | failed | (outcome unknown)
     pending -> rejected | cancelled | expired
 
-Execution is claim (approved -> executing, commit), call X Booker, record
-(executing -> succeeded | failed, commit): no transaction is open across the
-call. A request whose process died while executing is never re-run; it shows
-"outcome unknown" until an admin settles it with ``approvals resolve``.
+Every transition is a compare-and-set (:func:`bot.store.approvals.move`) in a
+``BEGIN IMMEDIATE`` transaction that also writes its audit row. The decision
+that reaches the quorum also claims the request for execution in the same
+transaction (approved -> executing), so no crash can leave an approved request
+that nobody will run; the X Booker call then happens outside any transaction,
+and its outcome is recorded in a second one. Whatever goes wrong after the claim
+flags the request "outcome unknown" at once, and the sweeper flags what a dead
+thread or process left; ``approvals resolve`` settles any request that is not
+final and not being executed. Every user action ends in an audit row, refusals
+included: a refusal is raised as :class:`Refused` and recorded in one place.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import os
+import secrets
+import socket
+import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import sqlite_utils
 
-from bot.core import registry, render
+from bot.core import cards, registry, render
 from bot.core.allowlist import AccessError
 from bot.core.context import Invocation, Services, UserError
 from bot.core.params import jsonable
-from bot.core.parser import Parsed
-from bot.core.proposals import KINDS
-from bot.core.replies import Reply, chunks, code, context, esc, header, section
+from bot.core.replies import Reply, esc
 from bot.core.roles import at_least
+from bot.store import approvals as store
 from bot.store import audit
+from bot.store.approvals import Request
 from bot.xbooker import errors
+from bot.xbooker.client import InvalidArgument
 
 log = logging.getLogger(__name__)
-APPROVE, REJECT = "approval_approve", "approval_reject"
-# A claim older than this, by another process, is an interrupted execution: longer
-# than any execution takes (reads retry three times within their timeouts; writes never).
+# A claim this old, by a process that may still be running elsewhere, is an
+# interrupted execution: longer than any execution takes (reads retry three times
+# within their timeouts; writes are never retried).
 STALE_CLAIM = 120.0
+PAGE_SIZE = 20
 
 
 class Notifier(Protocol):
@@ -66,61 +71,36 @@ class Unposted:
         return None
 
 
-@dataclass(frozen=True)
-class Request:
-    id: int
-    team_id: str
-    requester: str
-    command: str
-    text: str
-    args: dict
-    targets: dict
-    lines: list[str]
-    before: dict | None
-    read_error: str | None
-    channel_id: str | None
-    message_ts: str | None
-    status: str
-    needed: int
-    expires_at: float
-    outcome: dict | None
-    claimed_by: str | None
-    claimed_at: float | None
-    approvers: tuple[str, ...]
-    rejecter: tuple[str, str | None] | None
+class Refused(Exception):
+    """A user action that cannot go ahead: ``reason`` is for the audit log, ``text``
+    (escaped mrkdwn) for the user."""
 
-    @classmethod
-    def from_row(cls, row: dict, decisions: list[dict]) -> Request:
-        arguments, preview = json.loads(row["arguments"]), json.loads(row["preview"])
-        rejected = [(d["user_id"], d["reason"]) for d in decisions if d["decision"] == "reject"]
-        return cls(
-            id=row["id"],
-            team_id=row["team_id"],
-            requester=row["requester"],
-            command=row["command"],
-            text=arguments["text"],
-            args=arguments["args"],
-            targets=json.loads(row["targets"]),
-            lines=preview["lines"],
-            before=preview["before"],
-            read_error=preview.get("read_error"),
-            channel_id=row["channel_id"],
-            message_ts=row["message_ts"],
-            status=row["status"],
-            needed=row["approvals_needed"],
-            expires_at=row["expires_at"],
-            outcome=json.loads(row["outcome"]) if row["outcome"] else None,
-            claimed_by=row["claimed_by"],
-            claimed_at=row["claimed_at"],
-            approvers=tuple(d["user_id"] for d in decisions if d["decision"] == "approve"),
-            rejecter=rejected[0] if rejected else None,
-        )
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.text = text
 
 
-def when(ts: float) -> str:
-    """A Slack date token (shown in each reader's time zone) with a UTC fallback."""
-    iso = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{iso}>"
+def _holder() -> str:
+    """Who claims an execution: host and pid (to tell a dead local process at once)
+    and a random boot id (so a reused pid is not mistaken for us)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
+def _gone(holder: str | None) -> bool:
+    """True when the claim's process ran on this host and no longer exists."""
+    if not holder or holder.count(":") < 2:
+        return False
+    host, pid, _ = holder.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 class Approvals:
@@ -133,581 +113,488 @@ class Approvals:
         self.svc = svc
         self.notifier = notifier
         self.clock = clock
-        # Identifies this process's claims: a claim by another boot is an interrupted one.
-        self.boot = uuid.uuid4().hex
-        svc.approvals = self
+        self.holder = _holder()
+        self._live: set[int] = set()  # requests this process is executing right now
+        self._live_lock = threading.Lock()
 
     # -- making a request ------------------------------------------------------------------
 
-    def request(self, inv: Invocation, parsed: Parsed) -> Reply:
-        name, args = parsed.command.name, parsed.args
-        settings = self.svc.settings
+    def request(self, inv: Invocation, command: registry.Command, args: dict) -> Reply:
+        name = command.name
         detail = {"command": name, "args": jsonable(args), "ref": inv.correlation}
-        if settings.approvals_channel is None:
-            self.svc.audit(inv.entry(name, "refused", {**detail, "reason": "no approvals channel"}))
-            return Reply.note(
-                f":lock: `{esc(name)}` needs team approval, but XBOOKER_BOT_APPROVALS_CHANNEL "
-                "is not set, so no one can approve it. Nothing was changed."
-            )
+        settings = self.svc.settings
         try:
-            proposal = KINDS[name].prepare(self.svc, args)
+            if settings.approvals_channel is None:
+                raise Refused(
+                    "no approvals channel",
+                    f":lock: `{esc(name)}` needs team approval, but XBOOKER_BOT_APPROVALS_CHANNEL "
+                    "is not set, so no one can approve it. Nothing was changed.",
+                )
+            assert command.proposal is not None  # registry.check: approvable commands only
+            try:
+                proposal = command.proposal.prepare(self.svc, args)
+            except (UserError, AccessError) as exc:
+                raise Refused(str(exc), f":warning: {esc(exc)}. Nothing was requested.") from None
+            too_long = cards.too_long(proposal.lines, proposal.read_error)
+            if too_long:
+                raise Refused(
+                    "preview too long",
+                    f":warning: This change cannot be shown whole on an approval card: "
+                    f"{too_long}. Shorten the values and ask again. Nothing was requested.",
+                )
+        except Refused as refusal:
+            self.svc.audit(inv.entry(name, "refused", {**detail, "reason": refusal.reason}))
+            return Reply.note(refusal.text)
         except errors.XBookerError as exc:
-            self.svc.audit(
-                inv.entry(name, "failed", {**detail, "status": exc.status, "message": exc.message})
-            )
+            failure = {**detail, "status": exc.status, "message": exc.message}
+            self.svc.audit(inv.entry(name, "failed", failure))
             return render.xbooker_error(inv, name, exc)
-        except (UserError, AccessError) as exc:
-            return render.user_error(str(exc))
         now = self.clock()
-        arguments = {"text": inv.text, "args": jsonable(args)}
-        preview = {
-            "lines": proposal.lines,
-            "before": proposal.before,
-            "read_error": proposal.read_error,
-        }
         with self.svc.store.write() as db:
-            rid = db.conn.execute(
-                "INSERT INTO approvals (team_id, requester, command, operation, arguments, "
-                "targets, preview, channel_id, status, approvals_needed, created_at, expires_at, "
-                "origin_channel, reference) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                (
-                    inv.team_id,
-                    inv.user_id,
-                    name,
-                    parsed.command.operation or name,
-                    json.dumps(arguments),
-                    json.dumps(proposal.targets),
-                    json.dumps(preview),
-                    settings.approvals_channel,
-                    settings.approvals_needed,
-                    now,
-                    now + settings.approval_ttl,
-                    inv.channel_id,
-                    inv.correlation,
-                ),
-            ).lastrowid
-            self.svc.audit_in(
+            rid = store.insert(
                 db,
-                inv.entry(name, "requested", {**detail, "request": rid, "preview": proposal.lines}),
+                team_id=inv.team_id,
+                requester=inv.user_id,
+                command=name,
+                operation=command.operation or name,
+                arguments={"text": inv.text, "args": jsonable(args)},
+                targets=proposal.targets,
+                preview={
+                    "lines": proposal.lines,
+                    "before": proposal.before,
+                    "read_error": proposal.read_error,
+                },
+                channel_id=settings.approvals_channel,
+                approvals_needed=settings.approvals_needed,
+                created_at=now,
+                expires_at=now + settings.approval_ttl,
+                origin_channel=inv.channel_id,
+                reference=inv.correlation,
+                nonce=secrets.token_hex(16),
             )
-        request = self.load(rid)
-        assert request is not None
+            requested = {**detail, "request": rid, "targets": proposal.targets}
+            self.svc.audit_in(db, inv.entry(name, "requested", requested))
+        request = self._load(rid)
         ts = self.notifier.post(settings.approvals_channel, self.card(request))
         if ts:
             with self.svc.store.write() as db:
-                db.conn.execute("UPDATE approvals SET message_ts = ? WHERE id = ?", (ts, rid))
-        where = f"<#{settings.approvals_channel}>"
-        posted = (
-            f"It is posted in {where}."
-            if ts
-            else f"It could not be posted in {where}; a bot admin can approve it with "
-            f"`/xbooker approvals approve {rid}`."
-        )
-        others = "a bot admin" if request.needed == 1 else f"{request.needed} bot admins"
-        text = (
-            f":hourglass_flowing_sand: Request *#{rid}* created: `{esc(name)}` needs approval "
-            f"by {others} other than you. {posted} It expires {when(request.expires_at)}."
-        )
-        return Reply(
-            text, [section(text), section("*What will change:*\n" + "\n".join(proposal.lines))]
-        )
+                store.set_message(db, rid, settings.approvals_channel, ts)
+        return cards.created(request, settings.approvals_channel if ts else None)
 
-    # -- decisions -------------------------------------------------------------------------
+    # -- decisions: check, record, act ---------------------------------------------------------
 
-    def approve(self, rid: int, inv: Invocation, reason: str | None = None) -> Reply:
-        return self._decide(rid, inv, "approve", reason)
+    def decide(self, inv: Invocation, rid: int, verb: str, reason: str | None = None) -> Reply:
+        """Approve or reject, typed or clicked: the one path for both."""
+        action = f"approvals {verb}"
+        try:
+            request = self._check_decision(inv, rid, verb)
+            with self._claiming(rid) as claimed:
+                request, won = self._record_decision(inv, request, verb, reason)
+                claimed(won and request.status == "executing")
+        except Refused as refusal:
+            return self._refuse(inv, action, rid, refusal)
+        return self._act(inv, request, won)
 
-    def reject(self, rid: int, inv: Invocation, reason: str | None = None) -> Reply:
-        return self._decide(rid, inv, "reject", reason)
-
-    def _decide(self, rid: int, inv: Invocation, decision: str, reason: str | None) -> Reply:
-        actor = inv.user_id
-        action = f"approvals {decision}"
-        role = self.svc.allowlist.role_of(actor)
-        if role != "admin":
-            self.svc.audit(
-                inv.entry(action, "refused", {"request": rid, "reason": "not a bot admin"})
-            )
-            return Reply.note(
-                f":no_entry: Deciding on requests needs bot role *admin*; you have "
-                f"{'bot role *' + role + '*' if role else 'no bot role'}."
-            )
-        request = self.load(rid)
-        if request is None or request.team_id != self.svc.team_id:
-            return Reply.note(f"There is no request #{rid}.")
+    def _check_decision(self, inv: Invocation, rid: int, verb: str) -> Request:
+        """Everything that can be checked before the transaction: the request exists, the
+        click came from its card, it is still open and the decider is not the requester."""
+        request = self._known(inv, rid)
         if request.status == "pending" and request.expires_at <= self.clock():
-            expired = self._expire(rid)  # before the sweeper does; only one of them wins
-            request = self.load(rid)
-            assert request is not None
-            if expired:
-                self._finish(request)
+            self._expire(rid)  # before the sweeper does; only one of them wins
+            request = self._load(rid)
         if request.status != "pending":
-            return self._why_not(request)
-        if actor == request.requester:
-            self.svc.audit(inv.entry(action, "refused", {"request": rid, "reason": "requester"}))
-            return Reply.note(
-                f":no_entry: You asked for request #{rid}, so you cannot {decision} it: another "
-                "bot admin must (two-person rule). You can `cancel` it."
+            raise Refused(f"request is {self._state(request)}", self._why_not(request))
+        if inv.user_id == request.requester:
+            raise Refused(
+                "requester",
+                f":no_entry: You asked for request #{rid}, so you cannot {verb} it: another "
+                "bot admin must (two-person rule). You can `cancel` it.",
             )
+        return request
+
+    def _record_decision(
+        self, inv: Invocation, request: Request, verb: str, reason: str | None
+    ) -> tuple[Request, bool]:
+        """In one transaction: the decider's role (so a revoke that committed first wins),
+        the decision, the transition it causes, and for the last approval the claim."""
+        rid, now = request.id, self.clock()
         won = False
         with self.svc.store.write() as db:
-            status = db.conn.execute(
-                "SELECT status FROM approvals WHERE id = ?", (rid,)
-            ).fetchone()[0]
-            if status != "pending":
-                pass  # decided while we looked; answered below from the fresh state
-            elif db.conn.execute(
-                "SELECT 1 FROM approval_decisions WHERE request_id = ? AND user_id = ?",
-                (rid, actor),
-            ).fetchone():
-                return Reply.note(
-                    f"You already approved request #{rid}; it needs another bot admin."
+            role = self.svc.allowlist.role_of(inv.user_id, db)
+            if not at_least(role, "admin"):
+                raise Refused(
+                    "not a bot admin",
+                    f":no_entry: Deciding on requests needs bot role *admin*; you have "
+                    f"{'bot role *' + role + '*' if role else 'no bot role'}.",
                 )
-            else:
-                db.conn.execute(
-                    "INSERT INTO approval_decisions (request_id, user_id, decision, reason, "
-                    "decided_at) VALUES (?, ?, ?, ?, ?)",
-                    (rid, actor, decision, reason, self.clock()),
+            current = store.load(self.svc.store, rid, db)
+            assert current is not None
+            if current.status != "pending":
+                raise Refused(f"request is {current.status}", self._why_not(current))
+            if store.decided_by(db, rid, inv.user_id):
+                raise Refused(
+                    "already decided by this admin",
+                    f"You already approved request #{rid}; it needs another bot admin.",
                 )
-                approvals = db.conn.execute(
-                    "SELECT COUNT(*) FROM approval_decisions WHERE request_id = ? AND "
-                    "decision = 'approve'",
-                    (rid,),
-                ).fetchone()[0]
-                target = "rejected" if decision == "reject" else None
-                if decision == "approve" and approvals >= request.needed:
-                    target = "approved"
-                if target:
-                    won = self._move(db, rid, "pending", target, settled=target == "rejected")
-                self.svc.audit_in(
-                    db,
-                    inv.entry(
-                        action,
-                        "recorded",
-                        {
-                            "request": rid,
-                            "reason": reason,
-                            "approvals": approvals,
-                            "needed": request.needed,
-                        },
-                    ),
-                )
-        request = self.load(rid)
-        assert request is not None
+            approvals = store.add_decision(db, rid, inv.user_id, verb, reason, now)
+            detail = {
+                "request": rid,
+                "command": request.command,
+                "args": request.args,
+                "reason": reason,
+                "approvals": approvals,
+                "needed": request.needed,
+            }
+            self.svc.audit_in(db, inv.entry(f"approvals {verb}", "recorded", detail))
+            if verb == "reject":
+                won = store.move(db, rid, "pending", "rejected", now)
+            elif approvals >= request.needed:
+                won = store.move(db, rid, "pending", "approved", now)
+                if won:
+                    self._claim_in(db, current, inv)
+        return self._load(rid), won
+
+    def _claim_in(self, db: sqlite_utils.Database, request: Request, inv: Invocation) -> None:
+        """approved -> executing (or cancelled, if the requester lost the role), in the
+        approving transaction."""
+        rid, now = request.id, self.clock()
+        command = registry.BY_NAME[request.command]
+        if not at_least(self.svc.allowlist.role_of(request.requester, db), command.role):
+            why = f"the requester no longer has bot role {command.role}"
+            store.move(db, rid, "approved", "cancelled", now, outcome={"reason": why})
+            self.svc.audit_in(db, self._entry("approvals execute", "cancelled", rid, why))
+            return
+        store.move(db, rid, "approved", "executing", now, claimed_by=self.holder)
+        sending = {
+            "request": rid,
+            "command": request.command,
+            "args": request.args,
+            "targets": request.targets,
+            "approved_by": inv.user_id,
+        }
+        self.svc.audit_in(
+            db,
+            audit.Entry(
+                request.requester,
+                "approval",
+                request.command,
+                "sending",
+                self.svc.team_id,
+                request.channel_id,
+                sending,
+            ),
+        )
+
+    def _act(self, inv: Invocation, request: Request, won: bool) -> Reply:
+        """After the decision's commit: tell people, and run the request if it was claimed."""
+        rid = request.id
         if request.status == "pending":
             self._refresh_card(request)
             left = request.needed - len(request.approvers)
             return Reply.note(f"Approval of request #{rid} recorded; it needs {left} more.")
-        if not won:
-            return self._why_not(request)
-        if request.status == "rejected":
-            self._finish(request)
-            return Reply.note(f"Request #{rid} rejected.")
-        return self._execute(request, inv.source)
-
-    def cancel(self, rid: int, inv: Invocation, reason: str | None = None) -> Reply:
-        request = self.load(rid)
-        if request is None or request.team_id != self.svc.team_id:
-            return Reply.note(f"There is no request #{rid}.")
-        if request.requester != inv.user_id:
-            return Reply.note(
-                f":no_entry: Only {render.user(request.requester)}, who asked for "
-                f"request #{rid}, can cancel it; an admin can reject it."
-            )
-        with self.svc.store.write() as db:
-            moved = self._move(
-                db,
-                rid,
-                "pending",
-                "cancelled",
-                settled=True,
-                outcome={"by": inv.user_id, "reason": reason},
-            )
-            if moved:
-                self.svc.audit_in(
-                    db,
-                    inv.entry("approvals cancel", "cancelled", {"request": rid, "reason": reason}),
-                )
-        request = self.load(rid)
-        assert request is not None
-        if not moved:
-            return self._why_not(request)
+        if request.status == "executing" and won:
+            return self._execute(request)
         self._finish(request)
+        if request.status == "rejected":
+            return Reply.note(f"Request #{rid} rejected.")
+        return Reply.note(f"Request #{rid}: {self.outcome_text(request)}")
+
+    # -- cancel and resolve ----------------------------------------------------------------------
+
+    def cancel(self, inv: Invocation, rid: int, reason: str | None = None) -> Reply:
+        try:
+            request = self._known(inv, rid)
+            if request.requester != inv.user_id:
+                raise Refused(
+                    "not the requester",
+                    f":no_entry: Only {render.user(request.requester)}, who asked for "
+                    f"request #{rid}, can cancel it; an admin can reject it.",
+                )
+            with self.svc.store.write() as db:
+                outcome = {"by": inv.user_id, "reason": reason}
+                if not store.move(db, rid, "pending", "cancelled", self.clock(), outcome=outcome):
+                    current = store.load(self.svc.store, rid, db)
+                    assert current is not None
+                    raise Refused(f"request is {current.status}", self._why_not(current))
+                detail = {"request": rid, "command": request.command, "reason": reason}
+                self.svc.audit_in(db, inv.entry("approvals cancel", "cancelled", detail))
+        except Refused as refusal:
+            return self._refuse(inv, "approvals cancel", rid, refusal)
+        self._finish(self._load(rid))
         return Reply.note(f"Request #{rid} cancelled.")
 
-    def resolve(self, rid: int, inv: Invocation, resolution: str) -> Reply:
-        request = self.load(rid)
-        if request is None or request.team_id != self.svc.team_id:
-            return Reply.note(f"There is no request #{rid}.")
-        if not self.unknown(request):
-            return Reply.note(
-                f"Request #{rid} is {self._state(request)}: only a request whose "
-                "outcome is unknown can be resolved."
-            )
-        with self.svc.store.write() as db:
-            moved = self._move(
-                db, rid, "executing", resolution, settled=True, outcome={"resolved_by": inv.user_id}
-            )
-            if moved:
-                self.svc.audit_in(db, inv.entry("approvals resolve", resolution, {"request": rid}))
-        request = self.load(rid)
-        assert request is not None
-        if not moved:
-            return self._why_not(request)
-        self._finish(request)
+    def resolve(self, inv: Invocation, rid: int, resolution: str) -> Reply:
+        """Settle any request that is not final and not being executed right now."""
+        try:
+            request = self._known(inv, rid)
+            if request.status in store.FINAL:
+                raise Refused(f"request is {request.status}", self._why_not(request))
+            if request.status == "executing" and not self.unknown(request):
+                raise Refused(
+                    "being executed",
+                    f"Request #{rid} is being executed right now; wait for its outcome.",
+                )
+            if request.status == "pending" and inv.user_id == request.requester:
+                raise Refused(
+                    "requester",
+                    f":no_entry: You asked for request #{rid}: cancel it instead (two-person "
+                    "rule).",
+                )
+            outcome = {"resolved_by": inv.user_id}
+            with self.svc.store.write() as db:
+                if not store.move(
+                    db, rid, request.status, resolution, self.clock(), outcome=outcome
+                ):
+                    raise Refused(
+                        "changed meanwhile", f"Request #{rid} changed meanwhile; look again."
+                    )
+                detail = {"request": rid, "command": request.command, "was": self._state(request)}
+                self.svc.audit_in(db, inv.entry("approvals resolve", resolution, detail))
+        except Refused as refusal:
+            return self._refuse(inv, "approvals resolve", rid, refusal)
+        self._finish(self._load(rid))
         return Reply.note(f"Request #{rid} recorded as {resolution}.")
 
     # -- execution -------------------------------------------------------------------------
 
-    def _execute(self, request: Request, source: str) -> Reply:
-        rid = request.id
-        command = registry.BY_WORDS[tuple(request.command.split())]
-        requester_role = self.svc.allowlist.role_of(request.requester)
-        if not at_least(requester_role, command.role):
-            with self.svc.store.write() as db:
-                if self._move(
-                    db,
-                    rid,
-                    "approved",
-                    "cancelled",
-                    settled=True,
-                    outcome={"reason": "the requester no longer has bot role " + command.role},
-                ):
-                    self.svc.audit_in(
-                        db,
-                        self._entry(
-                            "system",
-                            source,
-                            request.command,
-                            "cancelled",
-                            {"request": rid, "reason": "requester lost bot role"},
-                        ),
-                    )
-            return self._finished_reply(rid)
-        with self.svc.store.write() as db:
-            claimed = self._move(db, rid, "approved", "executing", claimed_by=self.boot)
-            if claimed:
-                self.svc.audit_in(
-                    db,
-                    self._entry(
-                        request.requester,
-                        "approval",
-                        request.command,
-                        "sending",
-                        {"request": rid, "args": request.args, "targets": request.targets},
-                        request.channel_id,
-                    ),
-                )
-        if not claimed:
-            return self._why_not(self.load(rid))
-        self._refresh_card(self.load(rid))
-        kind = KINDS[request.command]
-        outcome: dict
+    @contextlib.contextmanager
+    def _claiming(self, rid: int) -> Iterator[Callable[[bool], None]]:
+        """Count ``rid`` as running here from before its claim commits, so that the sweeper
+        never takes a claim this thread is about to execute for an abandoned one; the
+        caller says whether it claimed, and :meth:`_execute` lets go when done."""
+        kept = False
+
+        def claimed(yes: bool) -> None:
+            nonlocal kept
+            kept = yes
+
+        with self._live_lock:
+            self._live.add(rid)
         try:
-            if request.before is not None:
-                now = kind.current(self.svc, request.args, request.targets)
-                if now != request.before:
-                    return self._record(
-                        rid, "failed", {"changed": True, "before": request.before, "now": now}
-                    )
-            outcome = {
-                "result": kind.apply(self.svc, request.args, request.targets, request.requester)
-            }
+            yield claimed
+        finally:
+            if not kept:
+                with self._live_lock:
+                    self._live.discard(rid)
+
+    def _execute(self, request: Request) -> Reply:
+        """Run a request this process has claimed (and counts as live); any failure flags
+        it, none wedges it."""
+        rid = request.id
+        try:
+            self._refresh_card(request)
+            status, outcome = self._run(request)
+            with self.svc.store.write() as db:
+                if store.move(db, rid, "executing", status, self.clock(), outcome=outcome):
+                    what = {"command": request.command, "targets": request.targets, **outcome}
+                    self.svc.audit_in(db, self._entry(request.command, status, rid, None, what))
         except errors.OutcomeUnknownError as exc:
-            self._mark_unknown(rid, exc.message, request.command, source="approval")
-            return self._finished_reply(rid)
-        except errors.XBookerError as exc:
-            return self._record(rid, "failed", {"status": exc.status, "message": exc.message})
-        except (UserError, AccessError) as exc:
-            return self._record(rid, "failed", {"message": str(exc)})
-        return self._record(rid, "succeeded", outcome)
-
-    def _record(self, rid: int, status: str, outcome: dict) -> Reply:
-        with self.svc.store.write() as db:
-            if self._move(db, rid, "executing", status, settled=True, outcome=outcome):
-                self.svc.audit_in(
-                    db,
-                    self._entry(
-                        "system", "approval", f"request #{rid}", status, {"request": rid, **outcome}
-                    ),
-                )
-        return self._finished_reply(rid)
-
-    def _finished_reply(self, rid: int) -> Reply:
-        request = self.load(rid)
-        assert request is not None
+            self._flag(rid, exc.message)
+        except Exception as exc:
+            log.exception("executing request #%d failed inside the bot", rid)
+            self._flag(rid, f"the bot failed while executing ({type(exc).__name__})")
+        finally:
+            with self._live_lock:
+                self._live.discard(rid)
+        request = self._load(rid)
         self._finish(request)
         return Reply.note(f"Request #{rid}: {self.outcome_text(request)}")
+
+    def _run(self, request: Request) -> tuple[str, dict]:
+        """Re-read, then apply; the command's own renderer words the result."""
+        command = registry.BY_NAME[request.command]
+        assert command.proposal is not None and command.renderer is not None
+        proposer = command.proposal
+        inv = Invocation(
+            request.team_id,
+            request.requester,
+            f"{request.command} (request #{request.id})",
+            source="approval",
+            channel_id=request.channel_id,
+            correlation=request.reference or secrets.token_hex(4),
+        )
+        now = None
+        try:
+            if request.before is not None:
+                seen, now = proposer.current(self.svc, request.args, request.targets)
+                if seen != request.before:
+                    return "failed", {"changed": True, "before": request.before, "now": seen}
+            result = proposer.apply(self.svc, inv, request.args, request.targets, now)
+        except errors.OutcomeUnknownError:
+            raise
+        except errors.XBookerError as exc:
+            return "failed", {"status": exc.status, "message": exc.message}
+        except (UserError, AccessError, InvalidArgument) as exc:
+            return "failed", {"message": str(exc)}
+        return "succeeded", {"result": command.renderer(inv, request.args, result).text}
+
+    def _flag(self, rid: int, why: str) -> bool:
+        """Mark a claimed request "outcome unknown"; if even that cannot be written (the
+        database is locked or full), the sweeper flags it once this thread is gone."""
+        try:
+            with self.svc.store.write() as db:
+                flagged = store.flag_unknown(db, rid, why)
+                if flagged:
+                    entry = self._entry("approvals interrupted", "outcome unknown", rid, why)
+                    self.svc.audit_in(db, entry)
+            return flagged
+        except Exception:
+            log.exception("could not flag request #%d as outcome unknown; the sweeper will", rid)
+            return False
 
     # -- expiry and interrupted executions ----------------------------------------------------
 
     def sweep(self) -> int:
-        """Expire due requests and flag executions a previous process left; returns how many."""
-        now = self.clock()
-        due = self.svc.store.db().query(
-            "SELECT id FROM approvals WHERE team_id = ? AND status = 'pending' AND expires_at <= ?",
-            (self.svc.team_id, now),
-        )
-        changed = [row["id"] for row in list(due) if self._expire(row["id"])]
-        orphans = self.svc.store.db().query(
-            "SELECT id FROM approvals WHERE team_id = ? AND status = 'executing' AND "
-            "outcome IS NULL AND claimed_by IS NOT ? AND claimed_at < ?",
-            (self.svc.team_id, self.boot, now - STALE_CLAIM),
-        )
-        changed += [
-            row["id"]
-            for row in list(orphans)
-            if self._mark_unknown(row["id"], "the bot stopped while executing")
+        """Expire due requests, run requests approved but never claimed, and flag
+        executions nobody is running any more; returns how many requests changed."""
+        now, team = self.clock(), self.svc.team_id
+        changed = [
+            rid
+            for rid in store.ids(
+                self.svc.store,
+                "team_id = ? AND status = 'pending' AND expires_at <= ?",
+                (team, now),
+            )
+            if self._expire(rid)
         ]
+        for rid in store.ids(self.svc.store, "team_id = ? AND status = 'approved'", (team,)):
+            self._claim_orphan(rid)
+        executing = store.ids(
+            self.svc.store, "team_id = ? AND status = 'executing' AND outcome IS NULL", (team,)
+        )
+        for rid in executing:
+            request = self._load(rid)
+            if self._abandoned(request) and self._flag(rid, "the bot stopped while executing"):
+                changed.append(rid)
         for rid in changed:
-            request = self.load(rid)
-            if request is not None:
-                self._finish(request)
+            self._finish(self._load(rid))
         return len(changed)
+
+    def _claim_orphan(self, rid: int) -> None:
+        """An approved request nobody claimed (left by an older version): claim and run it."""
+        request = self._load(rid)
+        system = Invocation(request.team_id, "system", "", source="system")
+        with self._claiming(rid) as claimed:
+            with self.svc.store.write() as db:
+                if store.load(self.svc.store, rid, db).status != "approved":
+                    return
+                self._claim_in(db, request, system)
+            request = self._load(rid)
+            claimed(request.status == "executing")
+        if request.status == "executing":
+            self._execute(request)
+        else:
+            self._finish(request)
+
+    def _abandoned(self, request: Request) -> bool:
+        """Executing, but no thread or process is running it any more."""
+        if request.claimed_by == self.holder:
+            with self._live_lock:
+                return request.id not in self._live
+        stale = (request.claimed_at or 0) < self.clock() - STALE_CLAIM
+        return stale or _gone(request.claimed_by)
 
     def _expire(self, rid: int) -> bool:
         with self.svc.store.write() as db:
-            moved = self._move(db, rid, "pending", "expired", settled=True)
+            moved = store.move(db, rid, "pending", "expired", self.clock())
             if moved:
-                entry = self._entry(
-                    "system", "system", "approvals expire", "expired", {"request": rid}
-                )
-                self.svc.audit_in(db, entry)
+                self.svc.audit_in(db, self._entry("approvals expire", "expired", rid))
         return moved
 
-    def _mark_unknown(
-        self, rid: int, why: str, action: str = "approvals interrupted", source: str = "system"
-    ) -> bool:
-        """Flag an execution whose result no one will record; the first flag wins."""
-        with self.svc.store.write() as db:
-            marked = db.conn.execute(
-                "UPDATE approvals SET outcome = ? WHERE id = ? AND status = 'executing' AND "
-                "outcome IS NULL",
-                (json.dumps({"unknown": why}), rid),
-            ).rowcount
-            if marked:
-                entry = self._entry(
-                    "system", source, action, "outcome unknown", {"request": rid, "message": why}
-                )
-                self.svc.audit_in(db, entry)
-        return bool(marked)
-
     def unknown(self, request: Request) -> bool:
-        """Executing, but no one will record the outcome: the call's result was ambiguous,
-        or the process that claimed it is gone (another process's claim gone stale)."""
+        """Executing, but no one will record the outcome."""
         if request.status != "executing":
             return False
         if request.outcome and "unknown" in request.outcome:
             return True
-        stale = (request.claimed_at or 0) < self.clock() - STALE_CLAIM
-        return request.claimed_by != self.boot and stale
+        return self._abandoned(request)
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _load(self, rid: int) -> Request:
+        request = store.load(self.svc.store, rid)
+        assert request is not None  # only called for ids that exist
+        return request
+
     def load(self, rid: int) -> Request | None:
-        row = self.svc.store.query_one("SELECT * FROM approvals WHERE id = ?", (rid,))
-        if row is None:
-            return None
-        decisions = list(
-            self.svc.store.db().query(
-                "SELECT * FROM approval_decisions WHERE request_id = ? ORDER BY decided_at", (rid,)
+        return store.load(self.svc.store, rid)
+
+    def _known(self, inv: Invocation, rid: int) -> Request:
+        """The request, if it is this workspace's and (for a click) the card is its own."""
+        request = store.load(self.svc.store, rid)
+        click = inv.click
+        if request is None or request.team_id != self.svc.team_id:
+            if click and click.channel_id and click.message_ts:
+                self.notifier.update(click.channel_id, click.message_ts, cards.stale_card())
+            raise Refused("unknown request", f"There is no request #{rid}.")
+        if click is not None and not (
+            request.nonce
+            and secrets.compare_digest(click.nonce, request.nonce)
+            and click.channel_id == request.channel_id
+            and click.message_ts == request.message_ts
+        ):
+            if click.channel_id and click.message_ts:
+                self.notifier.update(click.channel_id, click.message_ts, cards.stale_card())
+            raise Refused(
+                "button not from this request's card",
+                ":no_entry: This button does not belong to the current request "
+                f"#{rid} (its card is from a replaced or restored database). Nothing was decided.",
             )
-        )
-        return Request.from_row(row, decisions)
+        return request
 
-    def open_requests(self) -> list[Request]:
-        self.sweep()
-        rows = self.svc.store.db().query(
-            "SELECT id FROM approvals WHERE team_id = ? AND status IN ('pending', 'approved', "
-            "'executing') ORDER BY id",
-            (self.svc.team_id,),
+    def list_reply(self, page: int = 1) -> Reply:
+        requests, total = store.open_page(
+            self.svc.store, self.svc.team_id, (page - 1) * PAGE_SIZE, PAGE_SIZE
         )
-        return [r for r in (self.load(row["id"]) for row in list(rows)) if r is not None]
-
-    def list_reply(self) -> Reply:
-        requests = self.open_requests()
-        if not requests:
-            return Reply.note("No approval requests are open.")
-        lines = [
-            f"• *#{r.id}* {code(r.text)} by {render.user(r.requester)}: {self._state(r)}"
-            + (f", expires {when(r.expires_at)}" if r.status == "pending" else "")
-            for r in requests
-        ]
-        return Reply(
-            "\n".join(lines),
-            [header("Open approval requests"), *[section(t) for t in chunks(lines)]],
-        )
+        shown = [(r, self.unknown(r)) for r in requests]
+        return cards.open_list(shown, total, page, PAGE_SIZE)
 
     # -- messages ------------------------------------------------------------------------------
 
-    def _state(self, r: Request) -> str:
-        if self.unknown(r):
-            return "outcome unknown"
-        if r.status == "pending":
-            return f"pending ({len(r.approvers)} of {r.needed} approvals)"
-        return r.status
+    def card(self, r: Request) -> Reply:
+        return cards.card(r, self.unknown(r))
 
     def outcome_text(self, r: Request) -> str:
-        by = ", ".join(render.user(u) for u in r.approvers)
-        outcome = r.outcome or {}
-        if self.unknown(r):
-            return (
-                f":grey_question: Outcome unknown ({esc(outcome.get('unknown', 'interrupted'))})."
-                f" Check X Booker, then a bot admin runs "
-                f"`/xbooker approvals resolve {r.id} succeeded|failed`."
-            )
-        if r.status in ("approved", "executing"):
-            return f":gear: Approved by {by}; executing…"
-        if r.status == "succeeded":
-            resolved = outcome.get("resolved_by")
-            if resolved:
-                return f":white_check_mark: Recorded as succeeded by {render.user(resolved)}."
-            return f":white_check_mark: Approved by {by}; done. {outcome.get('result', '')}"
-        if r.status == "failed":
-            if outcome.get("resolved_by"):
-                return f":x: Recorded as failed by {render.user(outcome['resolved_by'])}."
-            if outcome.get("changed"):
-                changes = ", ".join(
-                    f"{esc(k)} was {code(v)}, now {code(outcome['now'].get(k))}"
-                    for k, v in outcome["before"].items()
-                )
-                return (
-                    f":x: Approved by {by}, but not executed: changed since requested "
-                    f"({changes}). Nothing was written."
-                )
-            status = f" (HTTP {outcome['status']})" if outcome.get("status") else ""
-            return (
-                f":x: Approved by {by}; failed{status}. "
-                f"Said: {code(outcome.get('message', 'unknown error'))}"
-            )
-        if r.status == "rejected" and r.rejecter:
-            reason = f": {esc(r.rejecter[1])}" if r.rejecter[1] else ""
-            return f":no_entry_sign: Rejected by {render.user(r.rejecter[0])}{reason}"
-        if r.status == "cancelled":
-            who = outcome.get("by")
-            why = outcome.get("reason")
-            text = (
-                f":heavy_multiplication_x: Cancelled by {render.user(who)}"
-                if who
-                else (":heavy_multiplication_x: Cancelled")
-            )
-            return text + (f": {esc(why)}" if why else "")
-        if r.status == "expired":
-            return f":hourglass: Expired without enough approvals at {when(r.expires_at)}."
-        return esc(r.status)
+        return cards.outcome_text(r, self.unknown(r))
 
-    def card(self, r: Request) -> Reply:
-        """The channel message: who asked, what will change, and the buttons or outcome."""
-        ask = f"{render.user(r.requester)} asks to run {code('/xbooker ' + r.text)}"
-        change = "*What will change:*\n" + "\n".join(r.lines)
-        if r.read_error:
-            change += (
-                f"\n:warning: X Booker refused to show the current state: {code(r.read_error)}"
-            )
-        blocks = [header(f"Approval request #{r.id}"), section(ask), section(change)]
-        if r.status == "pending":
-            needed = f"{r.needed} approval(s) from bot admins other than the requester"
-            blocks.append(
-                context(
-                    f"Needs {needed} · {len(r.approvers)} so far · expires {when(r.expires_at)}"
-                )
-            )
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": f"approval-{r.id}",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "action_id": APPROVE,
-                            "style": "primary",
-                            "text": {"type": "plain_text", "text": "Approve"},
-                            "value": str(r.id),
-                        },
-                        {
-                            "type": "button",
-                            "action_id": REJECT,
-                            "style": "danger",
-                            "text": {"type": "plain_text", "text": "Reject"},
-                            "value": str(r.id),
-                        },
-                    ],
-                }
-            )
-        else:
-            blocks.append(section(self.outcome_text(r)))
-        text = f"Approval request #{r.id}: {code(r.text)} by {render.user(r.requester)}"
-        return Reply(text, blocks)
+    def _state(self, r: Request) -> str:
+        return cards.state(r, self.unknown(r))
 
-    def _refresh_card(self, r: Request | None) -> None:
-        if r is not None and r.channel_id and r.message_ts:
+    def _refresh_card(self, r: Request) -> None:
+        if r.channel_id and r.message_ts:
             self.notifier.update(r.channel_id, r.message_ts, self.card(r))
 
     def _finish(self, r: Request) -> None:
         """Update the channel message (buttons removed) and tell the requester."""
         self._refresh_card(r)
-        if r.status in ("succeeded", "failed", "rejected", "cancelled", "expired") or self.unknown(
-            r
-        ):
-            text = f"Your request #{r.id} ({code(r.text)}): {self.outcome_text(r)}"
+        if r.status in store.FINAL or self.unknown(r):
+            text = f"Your request #{r.id} ({esc(r.command)}): {self.outcome_text(r)}"
             self.notifier.direct(r.requester, Reply.note(text))
 
-    def _why_not(self, r: Request | None) -> Reply:
-        if r is None:
-            return Reply.note("There is no such request.")
-        return Reply.note(
-            f"Request #{r.id} cannot be decided any more: "
-            f"{self.outcome_text(r) if r.status != 'pending' else 'still pending'}"
-        )
+    def _why_not(self, r: Request) -> str:
+        if r.status == "pending":
+            return f"Request #{r.id} is still pending."
+        return f"Request #{r.id} cannot be decided any more: {self.outcome_text(r)}"
 
-    # -- storage helpers -------------------------------------------------------------------------
-
-    def _move(
-        self,
-        db: sqlite_utils.Database,
-        rid: int,
-        frm: str,
-        to: str,
-        *,
-        settled: bool = False,
-        outcome: dict | None = None,
-        claimed_by: str | None = None,
-    ) -> bool:
-        """The one compare-and-set every transition goes through."""
-        sets, params = ["status = ?"], [to]
-        if settled:
-            sets.append("settled_at = ?")
-            params.append(self.clock())
-        if outcome is not None:
-            sets.append("outcome = ?")
-            params.append(json.dumps(outcome))
-        if claimed_by is not None:
-            sets += ["claimed_by = ?", "claimed_at = ?"]
-            params += [claimed_by, self.clock()]
-        cursor = db.conn.execute(
-            f"UPDATE approvals SET {', '.join(sets)} WHERE id = ? AND status = ?",  # noqa: S608
-            (*params, rid, frm),
-        )
-        return cursor.rowcount == 1
+    def _refuse(self, inv: Invocation, action: str, rid: int, refusal: Refused) -> Reply:
+        """The one place a refused approval action is recorded and answered."""
+        detail = {"request": rid, "reason": refusal.reason, "ref": inv.correlation}
+        if inv.click is not None:
+            detail["via"] = "button"
+        self.svc.audit(inv.entry(action, "refused", detail))
+        return Reply.note(refusal.text)
 
     def _entry(
-        self,
-        actor: str,
-        source: str,
-        action: str,
-        outcome: str,
-        detail: dict,
-        channel: str | None = None,
+        self, action: str, outcome: str, rid: int, why: str | None = None, extra: dict | None = None
     ) -> audit.Entry:
-        """An audit entry of the bot's own doing (execution, expiry), not a user's command."""
-        return audit.Entry(actor, source, action, outcome, self.svc.team_id, channel, detail)
+        """An audit entry of the bot's own doing (execution, expiry), not a user's."""
+        detail = {"request": rid, **({"message": why} if why else {}), **(extra or {})}
+        return audit.Entry("system", "system", action, outcome, self.svc.team_id, None, detail)
 
 
 def sweep_forever(approvals: Approvals, interval: float = 30.0) -> None:
-    """Expire due requests (and update their messages) every ``interval`` seconds, on a
-    daemon thread for the life of the process; the first sweep runs at once, so a
-    restart flags executions the previous process left."""
+    """Sweep every ``interval`` seconds on a daemon thread for the life of the process;
+    the first sweep runs at once, so a restart flags what the previous process left."""
     while True:
         try:
             approvals.sweep()

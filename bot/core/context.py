@@ -6,7 +6,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -15,9 +15,21 @@ from bot.core.allowlist import AllowList
 from bot.store import Store, audit
 from bot.xbooker.client import XBookerClient
 
+if TYPE_CHECKING:
+    from bot.core.approvals import Approvals
+
 
 class UserError(Exception):
     """A request that cannot go ahead for a reason the user can fix; the text says it."""
+
+
+@dataclass(frozen=True)
+class Click:
+    """Where a button was clicked: what binds a click to the card it was posted on."""
+
+    nonce: str
+    channel_id: str | None
+    message_ts: str | None
 
 
 @dataclass(frozen=True)
@@ -25,9 +37,10 @@ class Invocation:
     team_id: str
     user_id: str
     text: str  # already decoded from Slack's encoding
-    source: str = "slack"  # slack | console
+    source: str = "slack"  # slack | console | cli | approval
     channel_id: str | None = None
     correlation: str = field(default_factory=lambda: secrets.token_hex(4))
+    click: Click | None = None  # set when a card's button, not typed text, asked for this
 
     @property
     def actor(self) -> str:
@@ -47,7 +60,6 @@ class Services:
     allowlist: AllowList
     xbooker: XBookerClient
     clock: Callable[[], float] = time.time
-    approvals: Any = None  # bot.core.approvals.Approvals, which needs these services first
 
     @property
     def team_id(self) -> str:
@@ -61,3 +73,11 @@ class Services:
         """Append in a transaction of its own (for events that change nothing else)."""
         with self.store.write() as db:
             return self.audit_in(db, entry)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a command's ``run`` gets: the services, and the approval desk built on them."""
+
+    svc: Services
+    approvals: Approvals

@@ -18,16 +18,18 @@ from dataclasses import dataclass, field
 from bot.config import ConfigError
 from bot.core import registry, render
 from bot.core.allowlist import AccessError
-from bot.core.context import Invocation, Services, UserError
+from bot.core.approvals import Approvals
+from bot.core.context import Invocation, Runtime, Services, UserError
 from bot.core.params import jsonable
 from bot.core.parser import Parsed, ParseError, parse
 from bot.core.replies import Reply, chunks, code, esc, section
 from bot.core.roles import at_least
+from bot.core.text import one_line
 from bot.xbooker import errors
 from bot.xbooker.client import InvalidArgument
 
 log = logging.getLogger(__name__)
-PRIVILEGED_X_BOOKER_ROLES = ("owner", "admin")
+TYPED_WORDS_KEPT = 6  # of input that did not parse, how many words the audit row keeps
 
 
 @dataclass
@@ -40,17 +42,17 @@ class Plan:
     detail: dict = field(default_factory=dict)
 
 
-def raises_privileges(parsed: Parsed) -> bool:
-    """Always needs approval, whatever XBOOKER_BOT_REQUIRE_APPROVAL says."""
-    name, args = parsed.command.name, parsed.args
-    if name in ("members add", "members role"):
-        return args.get("role") in PRIVILEGED_X_BOOKER_ROLES
-    return name == "access grant" and args.get("role") == "admin"
+def typed(text: str) -> str:
+    """The first words of what was typed, one line, for the audit row of input that
+    did not get as far as a command (bounded: it is the user's text, not ours)."""
+    return one_line(" ".join(text.split()[:TYPED_WORDS_KEPT]))[:120]
 
 
 class Engine:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, approvals: Approvals) -> None:
         self.svc = services
+        self.approvals = approvals
+        self.runtime = Runtime(services, approvals)
         settings = services.settings
         registry.check(settings.require_approval)
         if settings.require_approval and settings.approvals_channel is None:
@@ -58,8 +60,6 @@ class Engine:
                 "XBOOKER_BOT_APPROVALS_CHANNEL",
                 "is required while commands need approval (XBOOKER_BOT_REQUIRE_APPROVAL)",
             )
-        if services.approvals is None:
-            raise ValueError("the engine needs the approvals service")
 
     # -- plan: local reads only -------------------------------------------------
 
@@ -79,7 +79,7 @@ class Engine:
                 None,
                 reply=self._refusal("viewer", None, "/xbooker"),
                 outcome="refused",
-                detail={"reason": "no bot role"},
+                detail={"reason": "no bot role", **self._attempted(inv.text)},
             )
         try:
             parsed = parse(inv.text)
@@ -91,14 +91,14 @@ class Engine:
                     role,
                     reply=self._refusal(exc.command.role, role, exc.command.name),
                     outcome="refused",
-                    detail={"command": exc.command.name},
+                    detail={"command": exc.command.name, "typed": typed(inv.text)},
                 )
             return Plan(
                 inv,
                 role,
                 reply=self._usage(exc, role),
                 outcome="invalid",
-                detail={"error": str(exc)},
+                detail={"error": str(exc), "typed": typed(inv.text)},
             )
         command = parsed.command
         detail = {"command": command.name, "args": jsonable(parsed.args)}
@@ -123,10 +123,7 @@ class Engine:
         inv = plan.inv
         if plan.reply is not None:
             self._audit(
-                inv,
-                plan.detail.get("command", "(unparsed)"),
-                plan.outcome,
-                plan.detail,
+                inv, plan.detail.get("command", "(not a command)"), plan.outcome, plan.detail
             )
             log.info("command by %s: %s (ref %s)", inv.user_id, plan.outcome, inv.correlation)
             return plan.reply
@@ -134,12 +131,19 @@ class Engine:
         command, args = plan.parsed.command, plan.parsed.args
         detail = plan.detail
         if self._needs_approval(plan.parsed):
-            return self._gate(plan)
+            return self.approvals.request(inv, command, args)
         sends_write = command.writes and command.operation is not None
         if sends_write:
             self._audit(inv, command.name, "sending", detail)
         try:
-            result = command.run(self.svc, inv, args)
+            result = command.run(self.runtime, inv, args)
+        except errors.OutcomeUnknownError as exc:
+            unknown = {**detail, "status": exc.status, "message": exc.message}
+            self._audit(inv, command.name, "outcome unknown", unknown)
+            log.warning(
+                "command %s: outcome unknown: %s (ref %s)", command.name, exc, inv.correlation
+            )
+            return render.xbooker_error(inv, command.name, exc)
         except errors.XBookerError as exc:
             self._audit(
                 inv,
@@ -177,13 +181,20 @@ class Engine:
     # -- approval gate -----------------------------------------------------------------
 
     def _needs_approval(self, parsed: Parsed) -> bool:
-        return parsed.command.name in self.svc.settings.require_approval or raises_privileges(
-            parsed
-        )
+        """Listed in XBOOKER_BOT_REQUIRE_APPROVAL, or these arguments raise privileges."""
+        command = parsed.command
+        if command.name in self.svc.settings.require_approval:
+            return True
+        return command.privileged is not None and command.privileged(parsed.args) is not None
 
-    def _gate(self, plan: Plan) -> Reply:
-        assert plan.parsed is not None
-        return self.svc.approvals.request(plan.inv, plan.parsed)
+    @staticmethod
+    def _attempted(text: str) -> dict:
+        """For a user without a role: the command they tried, or what they typed."""
+        try:
+            return {"command": parse(text).command.name, "typed": typed(text)}
+        except ParseError as exc:
+            command = {"command": exc.command.name} if exc.command else {}
+            return {**command, "typed": typed(text)}
 
     # -- replies built without work -------------------------------------------------------
 

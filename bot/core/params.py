@@ -156,7 +156,7 @@ def slack_user() -> Param:
 
 
 def request_id() -> Param:
-    return Param("id", "<id>", _int(1, 10**9, "a request id"))
+    return Param("id", "<id>", _int(0, 10**9, "a request id"))
 
 
 def org_fields() -> Param:

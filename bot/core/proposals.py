@@ -1,32 +1,44 @@
-"""What an approval request will change: resolve targets and read the "from"
-values at request time, re-read them just before executing, and apply.
+"""How each approvable command is proposed and applied: resolve targets and read the
+"from" values at request time, re-read them just before executing, then apply.
 
-One entry per command that can need approval. Targets are resolved once, when
-the request is made (an email becomes a member id), and the request executes
-against that id; the "from" values are what approvers saw, and if they no
-longer hold at execution time the request fails as changed since requested.
+Targets are resolved once, when the request is made (an email becomes a member
+id, checked against the member-id pattern then, not at execution), and the
+request executes against that id. The "from" values are what approvers saw; if
+they no longer hold at execution the request fails as changed since requested.
+``apply`` returns what the command's own ``run`` returns, so the command's own
+renderer shows the result whether it ran at once or after approval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core import render
-from bot.core.actions import resolve_member
-from bot.core.context import Services, UserError
+from bot.core.actions import Change, grant_access, resolve_member, revoke_access
+from bot.core.context import Invocation, Services, UserError
 from bot.core.params import MemberRef
 from bot.core.replies import code, esc
-from bot.store import audit
 from bot.xbooker import errors
+from bot.xbooker.client import MEMBER_ID
+from bot.xbooker.models import Member
 
 
 @dataclass(frozen=True)
 class Proposal:
     targets: dict
-    lines: list[str]  # escaped mrkdwn, one per change
+    lines: list[str]  # sanitised mrkdwn, one line per changed value
     before: dict | None  # the "from" values; None when X Booker refused the read
     read_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Proposer:
+    prepare: Callable[[Services, dict], Proposal]
+    # The "from" values now (compared with the preview's) and the object they came from.
+    current: Callable[[Services, dict, dict], tuple[dict, Any]]
+    apply: Callable[[Services, Invocation, dict, dict, Any], Any]
 
 
 def _member_ref(args: dict) -> MemberRef:
@@ -34,53 +46,69 @@ def _member_ref(args: dict) -> MemberRef:
     return ref if isinstance(ref, MemberRef) else MemberRef(ref, "@" in ref)
 
 
+def _checked(member: Member) -> Member:
+    """A member id from X Booker is used in a URL later: refuse a bad one now."""
+    if not MEMBER_ID.fullmatch(member.id):
+        raise UserError(
+            "X Booker returned a member id the bot cannot use safely "
+            f"({len(member.id)} characters, outside letters, digits, '-' and '_')"
+        )
+    return member
+
+
+def _member_target(svc: Services, args: dict, change: str) -> tuple[Member | None, Proposal]:
+    """The member a change targets, or a proposal saying their state is unreadable (a
+    member id is a target even then; an email is not)."""
+    ref = _member_ref(args)
+    try:
+        member = _checked(resolve_member(svc.xbooker, ref))
+    except errors.XBookerError as exc:
+        if ref.is_email or isinstance(exc, errors.NotFoundError):
+            raise
+        line = f"{code(ref.value)}: {change} (current state unreadable)"
+        return None, Proposal(
+            {"member_id": ref.value, "email": ref.value}, [line], None, exc.message
+        )
+    return member, Proposal({"member_id": member.id, "email": member.email}, [], None)
+
+
+def _member_now(svc: Services, args: dict, targets: dict) -> tuple[dict, Any]:
+    member = svc.xbooker.member(targets["member_id"])
+    return {"role": member.role}, member
+
+
 # -- members role ---------------------------------------------------------------------
 
 
-def _unreadable(ref: MemberRef, change: str, exc: errors.XBookerError) -> Proposal:
-    """A member id is a target even when X Booker refuses the read; an email is not."""
-    if ref.is_email or isinstance(exc, errors.NotFoundError):
-        raise exc
-    line = f"{code(ref.value)}: {change} (current state unreadable)"
-    return Proposal({"member_id": ref.value, "email": ref.value}, [line], None, exc.message)
-
-
 def _role_prepare(svc: Services, args: dict) -> Proposal:
-    ref = _member_ref(args)
-    try:
-        member = resolve_member(svc.xbooker, ref)
-    except errors.XBookerError as exc:
-        return _unreadable(ref, f"X Booker role → {esc(args['role'])}", exc)
-    line = f"{esc(member.email)}: X Booker role {esc(member.role)} → {esc(args['role'])}"
-    return Proposal({"member_id": member.id, "email": member.email}, [line], {"role": member.role})
+    member, unreadable = _member_target(svc, args, f"X Booker role → {code(args['role'])}")
+    if member is None:
+        return unreadable
+    line = f"{code(member.email)}: X Booker role {code(member.role)} → {code(args['role'])}"
+    return Proposal(unreadable.targets, [line], {"role": member.role})
 
 
-def _role_current(svc: Services, args: dict, targets: dict) -> dict:
-    return {"role": svc.xbooker.member(targets["member_id"]).role}
-
-
-def _role_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    after = svc.xbooker.change_member_role(targets["member_id"], args["role"])
-    return f"{esc(after.email)} now has X Booker role {esc(after.role)}."
+def _role_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
+    return Change(now, svc.xbooker.change_member_role(targets["member_id"], args["role"]))
 
 
 # -- members remove ---------------------------------------------------------------------
 
 
 def _remove_prepare(svc: Services, args: dict) -> Proposal:
-    ref = _member_ref(args)
-    try:
-        member = resolve_member(svc.xbooker, ref)
-    except errors.XBookerError as exc:
-        return _unreadable(ref, "remove", exc)
-    name = esc(member.name) or "no name"
-    line = f"remove {esc(member.email)} ({name}, X Booker role {esc(member.role)})"
-    return Proposal({"member_id": member.id, "email": member.email}, [line], {"role": member.role})
+    member, unreadable = _member_target(svc, args, "remove")
+    if member is None:
+        return unreadable
+    lines = [
+        f"remove {code(member.email)} from the organization",
+        f"name: {code(member.name or '(no name)')}",
+        f"X Booker role: {code(member.role)}",
+    ]
+    return Proposal(unreadable.targets, lines, {"role": member.role})
 
 
-def _remove_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    removed = svc.xbooker.remove_member(targets["member_id"])
-    return f"Removed {esc(removed.email)} from the organization."
+def _remove_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Member:
+    return svc.xbooker.remove_member(targets["member_id"])
 
 
 # -- members add -------------------------------------------------------------------------
@@ -95,25 +123,27 @@ def _exists(svc: Services, email: str) -> bool:
 
 
 def _add_prepare(svc: Services, args: dict) -> Proposal:
-    role = args.get("role", "member")
-    name = f" ({esc(args['name'])})" if args.get("name") else ""
-    line = f"add {esc(args['email'])}{name} with X Booker role {esc(role)}"
+    lines = [
+        f"add {code(args['email'])} to the organization",
+        f"X Booker role: {code(args.get('role', 'member'))}",
+    ]
+    if args.get("name"):
+        lines.append(f"name: {code(args['name'])}")
     try:
         before = {"exists": _exists(svc, args["email"])}
     except errors.XBookerError as exc:
-        return Proposal({}, [line], None, exc.message)
+        return Proposal({}, lines, None, exc.message)
     if before["exists"]:
         raise UserError(f"{args['email']} is already a member; use `members role` instead")
-    return Proposal({}, [line], before)
+    return Proposal({}, lines, before)
 
 
-def _add_current(svc: Services, args: dict, targets: dict) -> dict:
-    return {"exists": _exists(svc, args["email"])}
+def _add_now(svc: Services, args: dict, targets: dict) -> tuple[dict, Any]:
+    return {"exists": _exists(svc, args["email"])}, None
 
 
-def _add_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    member = svc.xbooker.add_member(args["email"], args.get("role", "member"), args.get("name"))
-    return f"Added {esc(member.email)} as {esc(member.role)} (status: {esc(member.status)})."
+def _add_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Member:
+    return svc.xbooker.add_member(args["email"], args.get("role", "member"), args.get("name"))
 
 
 # -- org update ---------------------------------------------------------------------------
@@ -131,16 +161,13 @@ def _org_prepare(svc: Services, args: dict) -> Proposal:
     return Proposal({}, lines, before)
 
 
-def _org_current(svc: Services, args: dict, targets: dict) -> dict:
+def _org_now(svc: Services, args: dict, targets: dict) -> tuple[dict, Any]:
     org = svc.xbooker.organization()
-    return {k: getattr(org, k) for k in args["fields"]}
+    return {k: getattr(org, k) for k in args["fields"]}, org
 
 
-def _org_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    org = svc.xbooker.update_organization(args["fields"])
-    return "Organization updated: " + ", ".join(
-        f"{k} {code(getattr(org, k))}" for k in args["fields"]
-    )
+def _org_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
+    return Change(now, svc.xbooker.update_organization(args["fields"]))
 
 
 # -- access grant / revoke ------------------------------------------------------------------
@@ -148,45 +175,26 @@ def _org_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
 
 def _access_prepare(svc: Services, args: dict) -> Proposal:
     role = svc.allowlist.role_of(args["user"])
-    to = args.get("role", "no bot role")
-    line = f"{render.user(args['user'])}: bot role {role or 'none'} → {to}"
+    to = args.get("role", "none")
+    line = f"{render.user(args['user'])}: bot role {esc(role or 'none')} → {esc(to)}"
     return Proposal({}, [line], {"role": role})
 
 
-def _access_current(svc: Services, args: dict, targets: dict) -> dict:
-    return {"role": svc.allowlist.role_of(args["user"])}
+def _access_now(svc: Services, args: dict, targets: dict) -> tuple[dict, Any]:
+    return {"role": svc.allowlist.role_of(args["user"])}, None
 
 
-def _grant_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    user, role = args["user"], args["role"]
-    entry = audit.Entry(
-        by, "approval", "access grant", "succeeded", svc.team_id, None, {"user": user, "role": role}
-    )
-    svc.allowlist.grant(user, role, by, lambda db: svc.audit_in(db, entry))
-    return f"{render.user(user)} now has bot role {role}."
+def _grant_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
+    return grant_access(svc.allowlist, svc.audit_in, inv, args["user"], args["role"])
 
 
-def _revoke_apply(svc: Services, args: dict, targets: dict, by: str) -> str:
-    user = args["user"]
-    entry = audit.Entry(
-        by, "approval", "access revoke", "succeeded", svc.team_id, None, {"user": user}
-    )
-    svc.allowlist.revoke(user, by, lambda db: svc.audit_in(db, entry))
-    return f"{render.user(user)} no longer has a bot role."
+def _revoke_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
+    return revoke_access(svc.allowlist, svc.audit_in, inv, args["user"])
 
 
-@dataclass(frozen=True)
-class Kind:
-    prepare: Callable[[Services, dict], Proposal]
-    current: Callable[[Services, dict, dict], dict]
-    apply: Callable[[Services, dict, dict, str], str]
-
-
-KINDS: dict[str, Kind] = {
-    "members role": Kind(_role_prepare, _role_current, _role_apply),
-    "members remove": Kind(_remove_prepare, _role_current, _remove_apply),
-    "members add": Kind(_add_prepare, _add_current, _add_apply),
-    "org update": Kind(_org_prepare, _org_current, _org_apply),
-    "access grant": Kind(_access_prepare, _access_current, _grant_apply),
-    "access revoke": Kind(_access_prepare, _access_current, _revoke_apply),
-}
+MEMBERS_ROLE = Proposer(_role_prepare, _member_now, _role_apply)
+MEMBERS_REMOVE = Proposer(_remove_prepare, _member_now, _remove_apply)
+MEMBERS_ADD = Proposer(_add_prepare, _add_now, _add_apply)
+ORG_UPDATE = Proposer(_org_prepare, _org_now, _org_apply)
+ACCESS_GRANT = Proposer(_access_prepare, _access_now, _grant_apply)
+ACCESS_REVOKE = Proposer(_access_prepare, _access_now, _revoke_apply)

@@ -1,11 +1,14 @@
 """The command registry: one declarative table that parsing, help, authorization,
 approvals and rendering all read.
 
-Each entry names its words, typed arguments, the bot role it needs, whether it
-needs team approval by default, the X Booker operation it performs, the function
-that runs it, the renderer, and its help. :func:`check` runs at start-up so a
-gap in the table (or a setting naming a command that does not exist) stops the
-bot instead of silently allowing something.
+Each entry declares everything about its command: words, typed arguments, the
+bot role it needs, whether it writes, the X Booker operation it performs, the
+function that runs it and the renderer, its help, whether it needs team approval
+by default, how it is proposed and applied when it does (its
+:class:`~bot.core.proposals.Proposer`), and which arguments raise privileges (so
+that it needs approval whatever the settings say). :func:`check` runs at start-up
+so a gap in the table, or a setting naming a command that does not exist or
+cannot be approved, stops the bot instead of failing on the first use.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import DEFAULT_REQUIRE_APPROVAL
-from bot.core import actions, render
+from bot.core import actions, proposals, render
 from bot.core import params as p
+from bot.core.proposals import Proposer
 from bot.core.roles import ROLES, at_least
 from bot.xbooker.operations import OPERATIONS
 
@@ -34,6 +38,10 @@ class Command:
     operation: str | None = None  # the X Booker operation, if it calls one that writes or reads
     writes: bool = False  # changes X Booker or the bot's own state
     approval: bool = False  # needs team approval by default
+    proposal: Proposer | None = None  # how it becomes a request; None: it cannot be approved
+    # The privilege these arguments grant ("X Booker role owner"), if any: such a
+    # command always needs approval.
+    privileged: Callable[[dict], str | None] | None = None
     aliases: tuple[tuple[str, ...], ...] = ()
 
     @property
@@ -47,6 +55,18 @@ class Command:
     @property
     def shareable(self) -> bool:
         return not self.writes
+
+
+PRIVILEGED_X_BOOKER_ROLES = ("owner", "admin")
+
+
+def _privileged_member(args: dict) -> str | None:
+    role = args.get("role")
+    return f"X Booker role {role}" if role in PRIVILEGED_X_BOOKER_ROLES else None
+
+
+def _privileged_grant(args: dict) -> str | None:
+    return "bot role admin" if args.get("role") == "admin" else None
 
 
 def _cmd(
@@ -92,6 +112,7 @@ COMMANDS: tuple[Command, ...] = (
         operation="update organization",
         writes=True,
         approval=True,
+        proposal=proposals.ORG_UPDATE,
     ),
     _cmd(
         "members list",
@@ -123,6 +144,8 @@ COMMANDS: tuple[Command, ...] = (
         render.members_add,
         operation="add member",
         writes=True,
+        proposal=proposals.MEMBERS_ADD,
+        privileged=_privileged_member,
     ),
     _cmd(
         "members role",
@@ -135,6 +158,8 @@ COMMANDS: tuple[Command, ...] = (
         operation="change member role",
         writes=True,
         approval=True,
+        proposal=proposals.MEMBERS_ROLE,
+        privileged=_privileged_member,
     ),
     _cmd(
         "members remove",
@@ -147,6 +172,7 @@ COMMANDS: tuple[Command, ...] = (
         operation="remove member",
         writes=True,
         approval=True,
+        proposal=proposals.MEMBERS_REMOVE,
     ),
     _cmd(
         "access list",
@@ -166,6 +192,8 @@ COMMANDS: tuple[Command, ...] = (
         actions.access_grant,
         render.access_grant,
         writes=True,
+        proposal=proposals.ACCESS_GRANT,
+        privileged=_privileged_grant,
     ),
     _cmd(
         "access revoke",
@@ -176,10 +204,11 @@ COMMANDS: tuple[Command, ...] = (
         actions.access_revoke,
         render.access_revoke,
         writes=True,
+        proposal=proposals.ACCESS_REVOKE,
     ),
     _cmd(
         "approvals list",
-        [],
+        [p.page()],
         "operator",
         "list open approval requests",
         "approvals",
@@ -247,6 +276,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
 BY_WORDS: dict[tuple[str, ...], Command] = {}
 for _command in COMMANDS:
     for _words in (_command.words, *_command.aliases):
@@ -267,6 +297,8 @@ def check(require_approval: tuple[str, ...]) -> None:
             raise RegistryError(f"command '{command.name}' has no renderer")
         if command.operation is not None and command.operation not in OPERATIONS:
             raise RegistryError(f"command '{command.name}' names unknown operation")
+        if (command.approval or command.privileged) and command.proposal is None:
+            raise RegistryError(f"command '{command.name}' may need approval but has no proposer")
     defaults = {c.name for c in COMMANDS if c.approval}
     if defaults != set(DEFAULT_REQUIRE_APPROVAL):
         raise RegistryError("the registry's approval defaults disagree with the documented default")
@@ -276,9 +308,11 @@ def check(require_approval: tuple[str, ...]) -> None:
             near = suggest(entry.split())
             hint = f" (did you mean '{near.name}'?)" if near else ""
             raise RegistryError(f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' is not a command{hint}")
-        if not command.writes:
+        if command.proposal is None:
+            approvable = ", ".join(c.name for c in COMMANDS if c.proposal is not None)
             raise RegistryError(
-                f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' changes nothing, so it needs no approval"
+                f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' cannot be approved (only commands "
+                f"that change X Booker or the allow-list can: {approvable})"
             )
 
 

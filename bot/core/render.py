@@ -8,6 +8,7 @@ from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
 from bot.core.replies import Reply, chunks, code, context, esc, fields, header, ours, section
+from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -59,9 +60,8 @@ def org_show(inv: Invocation, args: dict, org: Organization) -> Reply:
 
 def org_update(inv: Invocation, args: dict, change: Change) -> Reply:
     before, after = change.before, change.after
-    lines = [
-        f"• {k}: {code(getattr(before, k))} → {code(getattr(after, k))}" for k in args["fields"]
-    ]
+    was = lambda k: code(getattr(before, k)) if before is not None else "(unknown)"  # noqa: E731
+    lines = [f"• {k}: {was(k)} → {code(getattr(after, k))}" for k in args["fields"]]
     text = "Organization updated:\n" + "\n".join(lines)
     return Reply(text, [section(text), *organization_card(after, "Now")])
 
@@ -102,8 +102,8 @@ def members_add(inv: Invocation, args: dict, m: Member) -> Reply:
 
 def members_role(inv: Invocation, args: dict, change: Change) -> Reply:
     before, after = change.before, change.after
-    text = f"{esc(after.email)}: X Booker role {esc(before.role)} → {esc(after.role)}."
-    return Reply.note(text)
+    was = code(before.role) if before is not None else "(unknown)"
+    return Reply.note(f"{code(after.email)}: X Booker role {was} → {code(after.role)}.")
 
 
 def members_remove(inv: Invocation, args: dict, m: Member) -> Reply:
@@ -183,10 +183,7 @@ def audit_rows(inv: Invocation, args: dict, rows: list[dict]) -> Reply:
     lines = []
     for row in rows:
         at = datetime.fromtimestamp(row["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = row["detail"]
-        summary = detail.get("command") or (
-            f"request #{detail['request']}" if "request" in detail else ""
-        )
+        summary = audit.describe(row["detail"])
         lines.append(
             f"`#{row['id']}` {at} {user(row['actor'])} ({esc(row['source'])}) "
             f"{esc(row['action'])}: *{esc(row['outcome'])}*"

@@ -6,6 +6,12 @@ inserting or deleting a row breaks the chain from that point on. With
 database, so someone who can write the file cannot re-forge the chain; without
 a key it is a plain SHA-256 chain that only detects accidental damage.
 
+A chain alone cannot show that its newest rows were cut off, or that the whole
+table was emptied: what is left still verifies. So each append also updates a
+*head* record (last id, last hash, row count) sealed with the same key, in the
+same transaction. ``verify`` checks the chain against the head; ``head`` prints
+it so an operator can keep a copy outside the database (the strongest anchor).
+
 Rows are appended inside the caller's transaction (the same one as the state
 change they record), never on their own.
 """
@@ -42,11 +48,40 @@ class Entry:
     detail: dict = field(default_factory=dict)
 
 
-def _digest(key: Secret | None, prev_hash: str, row: dict) -> str:
-    canonical = json.dumps([prev_hash, *(row[f] for f in _FIELDS)], separators=(",", ":"))
+def _mac(key: Secret | None, canonical: str) -> str:
     if key is None:
         return hashlib.sha256(canonical.encode()).hexdigest()
     return hmac.new(key.reveal().encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _digest(key: Secret | None, prev_hash: str, row: dict) -> str:
+    return _mac(key, json.dumps([prev_hash, *(row[f] for f in _FIELDS)], separators=(",", ":")))
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest row's id and hash and the number of rows, sealed under the key."""
+
+    last_id: int
+    last_hash: str
+    rows: int
+    mac: str
+
+    def __str__(self) -> str:
+        return f"audit head: last row {self.last_id}, {self.rows} row(s), hash {self.last_hash}"
+
+
+def _seal(key: Secret | None, last_id: int, last_hash: str, count: int) -> str:
+    return _mac(key, f"audit-head:{last_id}:{last_hash}:{count}")
+
+
+def head(store: Store) -> Head | None:
+    row = (
+        store.db()
+        .conn.execute("SELECT last_id, last_hash, row_count, mac FROM audit_head WHERE id = 1")
+        .fetchone()
+    )
+    return Head(*row) if row else None
 
 
 def append(
@@ -76,6 +111,14 @@ def append(
         f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
         tuple(row.values()),
     )
+    previous = db.conn.execute("SELECT row_count FROM audit_head WHERE id = 1").fetchone()
+    count = (previous[0] if previous else 0) + 1
+    db.conn.execute(
+        "INSERT INTO audit_head (id, last_id, last_hash, row_count, mac) VALUES (1, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id, "
+        "last_hash = excluded.last_hash, row_count = excluded.row_count, mac = excluded.mac",
+        (next_id, row["hash"], count, _seal(key, next_id, row["hash"], count)),
+    )
     return next_id
 
 
@@ -93,6 +136,36 @@ def rows(store: Store, limit: int | None = None) -> list[dict]:
     return found
 
 
+def describe(detail: dict) -> str:
+    """What a row was about, for every view of the log: the request, the command and its
+    arguments and targets, and X Booker's status and message. Plain text; each view
+    escapes it for where it is shown."""
+    parts: list[str] = []
+    if "request" in detail:
+        parts.append(f"request #{detail['request']}")
+    if detail.get("command"):
+        parts.append(str(detail["command"]))
+    for key in ("args", "targets"):
+        values = detail.get(key)
+        if isinstance(values, dict):
+            parts += [f"{k}={_flat(v)}" for k, v in values.items() if v not in (None, "", {})]
+    if detail.get("typed") and not detail.get("command"):
+        parts.append(f"typed {detail['typed']!r}")
+    for key in ("reason", "error", "was"):
+        if detail.get(key):
+            parts.append(f"{key}: {detail[key]}")
+    if detail.get("status") is not None or detail.get("message"):
+        status = f"HTTP {detail['status']} " if detail.get("status") is not None else ""
+        parts.append(f"{status}{detail.get('message', '')}".strip())
+    return " · ".join(parts)
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
@@ -105,8 +178,47 @@ def _walk(store: Store) -> Iterator[dict]:
     yield from store.db().query("SELECT * FROM audit ORDER BY id")
 
 
-def verify(store: Store, key: Secret | None) -> Verdict:
-    """Check the whole chain; name the first row where it breaks."""
+def verify(store: Store, key: Secret | None, anchor: tuple[int, str] | None = None) -> Verdict:
+    """Check the whole chain, then that it ends where the sealed head says, then (given
+    a head kept outside the database) that the log still holds that row unchanged."""
+    verdict = _verify_chain(store, key)
+    if verdict.ok:
+        verdict = _verify_head(store, key, verdict.rows)
+    if verdict.ok and anchor is not None:
+        row = (
+            store.db().conn.execute("SELECT hash FROM audit WHERE id = ?", (anchor[0],)).fetchone()
+        )
+        if row is None or not hmac.compare_digest(row[0], anchor[1]):
+            why = "is missing" if row is None else "differs from the kept head"
+            return Verdict(False, verdict.rows, anchor[0], f"row {anchor[0]} {why}")
+    return verdict
+
+
+def _verify_head(store: Store, key: Secret | None, count: int) -> Verdict:
+    found = head(store)
+    last = store.db().conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    if found is None:
+        if last is None:
+            return Verdict(True, 0)
+        return Verdict(False, count, None, "the head record is missing (it was deleted)")
+    if found.mac and not hmac.compare_digest(
+        found.mac, _seal(key, found.last_id, found.last_hash, found.rows)
+    ):
+        why = "the head record was altered" + ("" if key is None else ", or the audit key differs")
+        return Verdict(False, count, None, why)
+    if last is None or found.rows != count or (found.last_id, found.last_hash) != tuple(last):
+        return Verdict(
+            False,
+            count,
+            (last[0] + 1) if last else 1,
+            f"the log ends at row {last[0] if last else 0} with {count} row(s), but its head "
+            f"says row {found.last_id} with {found.rows}: rows were removed",
+        )
+    return Verdict(True, count)
+
+
+def _verify_chain(store: Store, key: Secret | None) -> Verdict:
+    """Walk the chain; name the first row where it breaks."""
     prev_hash, expected_id, count = GENESIS, 1, 0
     for row in _walk(store):
         count += 1

@@ -83,4 +83,18 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 2: buttons bound to their request; the audit log's keyed head; approvals paged in SQL.
+    """
+    ALTER TABLE approvals ADD COLUMN nonce TEXT;
+    CREATE INDEX approvals_open ON approvals (team_id, status, id);
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_id INTEGER NOT NULL,
+        last_hash TEXT NOT NULL,
+        row_count INTEGER NOT NULL,
+        mac TEXT NOT NULL  -- '' until the first append after this migration seals it
+    );
+    INSERT INTO audit_head (id, last_id, last_hash, row_count, mac)
+        SELECT 1, id, hash, (SELECT COUNT(*) FROM audit), '' FROM audit ORDER BY id DESC LIMIT 1;
+    """,
 ]

@@ -1,8 +1,8 @@
 """X Booker's error messages, verbatim (typos included), in one place.
 
 Sections 1-4 of docs/xbooker-api.md are what X Booker documents (section A
-below); section 5 what this project assumes (section B). The token manager matches on these strings, so they must stay
-byte-for-byte what X Booker sends.
+below); section 5 what this project assumes (section B). The token manager
+matches on these strings, so they must stay byte-for-byte what X Booker sends.
 """
 
 # Section A: /tokens/refresh

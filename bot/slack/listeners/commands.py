@@ -1,22 +1,24 @@
 """``/xbooker``: acked at once from local reads, the work done as a lazy listener.
 
-The ack function parses and authorizes (SQLite reads only) and answers help,
-usage errors and refusals in the ack body itself. Everything else is acked
-empty and done by the lazy listener, which answers through ``response_url``.
-Both halves compute the same plan from the same payload; the correlation id is
-derived from the payload's ``trigger_id`` so the two agree on it.
+The ack function plans the command (parse and authorize: SQLite reads only) and
+answers help, usage errors and refusals in the ack body itself. The plan is
+handed to the lazy listener through :class:`Plans`, so each command is parsed
+and authorized once; the lazy listener executes it (writes, X Booker) and
+answers through ``response_url``, or only records it when the ack answered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 
 from slack_bolt import Ack, App
 
 from bot.core import render
 from bot.core.context import Invocation
-from bot.core.engine import Engine
+from bot.core.engine import Engine, Plan
 from bot.slack.decode import decode
 from bot.slack.payloads import ack_body, message
 from bot.slack.responder import Responder
@@ -39,23 +41,55 @@ def invocation(body: dict) -> Invocation:
     )
 
 
+class Plans:
+    """Plans made by the ack, waiting for their lazy listener (same process, same
+    payload). Bounded: a plan whose listener never ran is dropped oldest first, and the
+    listener then plans again."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def put(self, key: str, plan: Plan) -> None:
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > self._limit:
+                self._plans.popitem(last=False)
+
+    def take(self, key: str) -> Plan | None:
+        with self._lock:
+            return self._plans.pop(key, None)
+
+
+def _key(body: dict) -> str:
+    """The same payload in the ack and the lazy listener: Slack's trigger id and user."""
+    return f"{body.get('trigger_id')}|{body.get('user_id')}|{body.get('team_id')}"
+
+
 def register(app: App, engine: Engine, responder: Responder) -> None:
+    plans = Plans()
+
     def acknowledge(ack: Ack, body: dict) -> None:
         plan = engine.plan(invocation(body))
+        if body.get("trigger_id"):
+            plans.put(_key(body), plan)
         if plan.reply is not None:
             ack(**ack_body(plan.reply))
         else:
             ack()
 
     def work(body: dict) -> None:
-        inv = invocation(body)
+        plan = (plans.take(_key(body)) if body.get("trigger_id") else None) or engine.plan(
+            invocation(body)
+        )
+        inv = plan.inv
         try:
-            plan = engine.plan(inv)
             reply = engine.execute(plan)
         except Exception:  # a bug must still get the user an answer
             log.exception("command failed inside the bot (ref %s)", inv.correlation)
-            reply, plan = render.internal_error(inv), None
-        if plan is not None and plan.reply is not None:
+            reply = render.internal_error(inv)
+        if plan.reply is not None:
             return  # answered in the ack; execute() only recorded it
         payload = message(reply)
         payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
