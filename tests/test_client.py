@@ -154,8 +154,23 @@ def test_reads_survive_dropped_and_truncated_answers(sim, client, fault):
 def test_writes_are_not_replayed_after_a_500(sim, client):
     client.organization()
     sim.fail_next(1)
-    with pytest.raises(errors.ServerError):
+    with pytest.raises(errors.OutcomeUnknownError) as info:
         client.add_member("bob@x.example")
+    assert (info.value.status, info.value.message) == (500, "Internal server error")
+    assert sim.count("add member") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "html"),
+    [(502, False), (502, True), (201, True)],
+    ids=["502", "502-html", "2xx-html"],
+)
+def test_a_write_applied_then_answered_badly_is_outcome_unknown(sim, client, status, html):
+    client.organization()
+    sim.fail_after_apply(1, status, html=html)
+    with pytest.raises(errors.OutcomeUnknownError):
+        client.add_member("applied@x.example")
+    assert any(m["email"] == "applied@x.example" for m in sim.members.values())
     assert sim.count("add member") == 1
 
 

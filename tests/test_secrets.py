@@ -29,7 +29,7 @@ def test_no_secret_in_caplog_or_handler_output_at_debug(sim, client, clock, wall
         wall.advance(61)
         client.organization()
         sim.fail_next(1)
-        with pytest.raises(errors.ServerError):
+        with pytest.raises(errors.OutcomeUnknownError):
             client.add_member("x@y.example")
         logging.getLogger("test").debug(
             "careless: %s %r", {"Authorization": "Bearer abcdefghijk"}, client.tokens

@@ -127,7 +127,8 @@ def test_server_errors_and_timeouts(world):
     assert "(HTTP 500)" in reply["text"] and "Internal server error" in reply["text"]
     world.sim.fail_next(1)
     reply = world.ask("members add late@x.example", user=OPERATOR)
-    assert "the change may have been applied" in reply["text"]
+    assert "it may or may not have been applied" in reply["text"]
+    assert "Check the current state" in reply["text"]
 
 
 def test_timeout_reply(sim_server, fake_slack, tmp_path):

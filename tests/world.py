@@ -44,12 +44,19 @@ def settings_env(sim_url: str, slack: FakeSlack, db: str, **extra: str) -> dict[
 
 class World:
     def __init__(
-        self, sim_server, slack: FakeSlack, tmp_path, client_options=None, **env: str
+        self,
+        sim_server,
+        slack: FakeSlack,
+        tmp_path,
+        client_options=None,
+        busy_timeout: float | None = None,
+        **env: str,
     ) -> None:
         self.sim_server, self.sim, self.slack = sim_server, sim_server.simulator, slack
         self.env = settings_env(sim_server.url, slack, str(tmp_path / "bot.db"), **env)
         self.settings = load_settings(self.env)
-        self.store = Store(self.settings.db_path)
+        store_options = {"busy_timeout": busy_timeout} if busy_timeout else {}
+        self.store = Store(self.settings.db_path, **store_options)
         options = {"retry": fast_retry(), **(client_options or {})}
         self.client = xbooker_client(self.settings, self.store, **options)
         self.web = web_client(self.settings)

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from bot.core.roles import ROLES
+from bot.core.text import has_hidden
 from bot.xbooker.client import MEMBER_ID
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
 
@@ -88,17 +89,25 @@ def _slack_user(text: str) -> str:
     return text
 
 
+def _one_line(text: str, what: str) -> str:
+    """Typed values are one line: a line break in a name would make it show as two."""
+    hidden = has_hidden(text)
+    if hidden:
+        raise ArgumentError(f"{what} contains a line break or invisible character ({hidden})")
+    return text
+
+
 def _text(limit: int):
     def convert(text: str) -> str:
         if len(text) > limit:
             raise ArgumentError(f"the text is {len(text)} characters long; at most {limit}")
-        return text
+        return _one_line(text, "the text")
 
     return convert
 
 
 def _field_value(field: str, value: str) -> str:
-    value = value.strip()
+    value = _one_line(value.strip(), field)
     if not value:
         raise ArgumentError(f"{field} cannot be empty")
     if field == "email":

@@ -94,6 +94,7 @@ class Simulator:
         self.latency = 0.0
         self._offset = 0.0
         self._fail: list[tuple[int, bool, str]] = []
+        self._fail_after: list[tuple[str | None, int, bool, str]] = []
         self._drop = 0
         self._truncate = 0
         self.counters: Counter[str] = Counter()
@@ -134,6 +135,21 @@ class Simulator:
         page if ``html``), whatever they asked for."""
         with self._lock:
             self._fail.extend([(status, html, message or "Internal server error")] * count)
+
+    def fail_after_apply(
+        self,
+        count: int,
+        status: int = 502,
+        html: bool = False,
+        message: str = "",
+        endpoint: str | None = None,
+    ) -> None:
+        """The next ``count`` requests (to ``endpoint``, such as "remove member", if given)
+        are carried out, then answered with ``status``: a proxy that gave up after X Booker
+        did the work, the ambiguous write."""
+        with self._lock:
+            fault = (endpoint, status, html, message or "Bad gateway")
+            self._fail_after.extend([fault] * count)
 
     def drop_next(self, count: int) -> None:
         """The next ``count`` requests get their connection closed without an answer."""
@@ -234,6 +250,9 @@ class Simulator:
                 status, payload = 404, envelope(404, m.ROUTE_NOT_FOUND)
             truncate = self._truncate > 0
             self._truncate -= truncate
+            if self._fail_after and self._fail_after[0][0] in (None, endpoint):
+                _, status, html, message = self._fail_after.pop(0)
+                payload = HTML_ERROR if html else envelope(status, message)
         return Reply(status, payload, endpoint, truncate)
 
     # -- auth API ----------------------------------------------------------------

@@ -36,8 +36,9 @@ class StoreError(Exception):
 class Store:
     """Thread-safe access to one SQLite file (one connection per thread)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -75,7 +76,7 @@ class Store:
             # main thread at shutdown; each connection is used by its own thread.
             conn = sqlite3.connect(
                 self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
+                timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )

@@ -107,8 +107,9 @@ def advise(exc: errors.XBookerError) -> Advice:
             )
         return known
     if isinstance(exc, errors.OutcomeUnknownError):
+        failed = "X Booker failed" if exc.status else "The connection failed"
         return Advice(
-            "The connection failed after the change was sent.",
+            f"{failed} after the change was sent: it may or may not have been applied.",
             "Check the current state (for example `/xbooker members show`) before trying again.",
         )
     if isinstance(exc, errors.ServerError):

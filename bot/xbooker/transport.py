@@ -2,8 +2,10 @@
 
 Reads and token calls are retried on 5xx, timeouts and dropped connections
 (bounded, jittered). A write is retried only when it provably never left: a
-failed connect. After anything ambiguous it raises :class:`OutcomeUnknownError`
-instead of replaying, because X Booker has no idempotency keys.
+failed connect. After anything ambiguous (a 5xx, a timeout or a cut connection
+after sending, a 2xx whose body cannot be read) it raises
+:class:`OutcomeUnknownError` instead of replaying, because X Booker has no
+idempotency keys.
 """
 
 from __future__ import annotations
@@ -100,7 +102,17 @@ def send(
             try:
                 return read_envelope(response, operation)
             except errors.ServerError as exc:
-                failure, retry = exc, idempotent
+                if not idempotent:  # X Booker may have applied it before failing
+                    raise errors.OutcomeUnknownError(
+                        exc.message, exc.status, operation
+                    ) from None
+                failure, retry = exc, True
+            except errors.TransportError as exc:
+                if not idempotent and response.is_success:  # applied, answer unreadable
+                    raise errors.OutcomeUnknownError(
+                        f"{exc.message}; the change was probably applied", exc.status, operation
+                    ) from None
+                raise
         if not retry or attempt == last:
             raise failure
         delay = policy.delay(attempt)
