@@ -1,0 +1,235 @@
+"""Every user action leaves an audit row saying what happened, refusals and no-ops
+included; the views name targets and arguments; truncation is detected."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bot.secret import Secret
+from bot.store import Store, audit
+from tests.helpers import FakeClock
+from tests.world import ADMIN, ADMIN2, NOBODY, OPERATOR, VIEWER, World, click
+
+
+def request_id(text: str) -> int:
+    return int(text.split("Request *#")[1].split("*")[0])
+
+
+def new_rows(world: World, since: int, wait_for: int = 1) -> list[dict]:
+    """Audit rows after id ``since`` (waiting briefly: lazy listeners write them)."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = [r for r in audit.rows(world.store) if r["id"] > since]
+        if len(rows) >= wait_for or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.01)
+
+
+def newest(world: World) -> int:
+    rows = audit.rows(world.store, 1)
+    return rows[-1]["id"] if rows else 0
+
+
+def one_refusal(world: World, since: int, action: str, reason: str) -> dict:
+    rows = new_rows(world, since)
+    assert [(r["action"], r["outcome"]) for r in rows] == [(action, "refused")], rows
+    assert rows[0]["detail"]["reason"] == reason
+    return rows[0]
+
+
+def test_every_kind_of_user_action_leaves_a_row(world):
+    sweep_clock = FakeClock(world.approvals.clock())
+    world.approvals.clock = sweep_clock
+    victim = sorted(world.sim.members.values(), key=lambda m: m["id"])[30]
+    rid = request_id(world.handle(f"members remove {victim['email']}", user=OPERATOR).text)
+
+    # 1. a decision by someone who is not a bot admin (the engine's role check)
+    mark = newest(world)
+    world.handle(f"approvals approve {rid}", user=OPERATOR)
+    rows = new_rows(world, mark)
+    assert [(r["action"], r["outcome"]) for r in rows] == [("approvals approve", "refused")]
+    assert rows[0]["detail"]["command"] == "approvals approve"
+    # 2. a decision on an unknown request
+    mark = newest(world)
+    world.handle("approvals approve 4242", user=ADMIN)
+    one_refusal(world, mark, "approvals approve", "unknown request")
+    # 3. a refused cancel (not the requester)
+    mark = newest(world)
+    world.handle(f"approvals cancel {rid}", user=ADMIN2)
+    one_refusal(world, mark, "approvals cancel", "not the requester")
+    # 4. resolve of a pending request by its requester (who must cancel instead)
+    world.engine.svc.allowlist.grant(OPERATOR, "admin", ADMIN)
+    mark = newest(world)
+    world.handle(f"approvals resolve {rid} succeeded", user=OPERATOR)
+    one_refusal(world, mark, "approvals resolve", "requester")
+    world.engine.svc.allowlist.grant(OPERATOR, "operator", ADMIN)
+    # 5. a click from another workspace
+    mark = newest(world)
+    _, path = click(world, rid, ADMIN2, team="T0OTHER")
+    assert "another Slack workspace" in world.wait_response(path)["text"]
+    rows = new_rows(world, mark)
+    assert rows[-1]["outcome"] == "refused" and rows[-1]["detail"]["reason"] == "other workspace"
+    # 6. a click with a forged nonce
+    mark = newest(world)
+    _, path = click(world, rid, ADMIN2, value=f"{rid}:{'1' * 32}")
+    world.wait_response(path)
+    one_refusal(world, mark, "approvals approve", "button not from this request's card")
+    # 7. duplicate approval by the same admin (quorum of 2)
+    world.approvals.svc.settings = dataclasses.replace(world.settings, approvals_needed=2)
+    rid2 = request_id(world.handle('org update name="Quorum Ltd"', user=OPERATOR).text)
+    world.handle(f"approvals approve {rid2}", user=ADMIN)
+    mark = newest(world)
+    world.handle(f"approvals approve {rid2}", user=ADMIN)
+    one_refusal(world, mark, "approvals approve", "already decided by this admin")
+    # 8. a late click after the request was decided, and a reject after approve
+    world.handle(f"approvals approve {rid}", user=ADMIN2)
+    assert world.approvals.load(rid).status == "succeeded"
+    mark = newest(world)
+    _, path = click(world, rid, ADMIN)
+    assert "cannot be decided any more" in world.wait_response(path)["text"]
+    one_refusal(world, mark, "approvals approve", "request is succeeded")
+    mark = newest(world)
+    world.handle(f"approvals reject {rid} too late", user=ADMIN)
+    one_refusal(world, mark, "approvals reject", "request is succeeded")
+    # 9. a cancel of a decided request, by its requester
+    mark = newest(world)
+    world.handle(f"approvals cancel {rid}", user=OPERATOR)
+    one_refusal(world, mark, "approvals cancel", "request is succeeded")
+    # 10. a decision on an expired request
+    rid3 = request_id(world.handle('org update name="Late Ltd"', user=OPERATOR).text)
+    sweep_clock.advance(world.settings.approval_ttl + 1)
+    mark = newest(world)
+    world.handle(f"approvals approve {rid3}", user=ADMIN)
+    rows = new_rows(world, mark, 2)
+    assert [(r["action"], r["outcome"]) for r in rows] == [
+        ("approvals expire", "expired"),
+        ("approvals approve", "refused"),
+    ]
+    # 11. an approval-gated command refused while being prepared
+    mark = newest(world)
+    world.handle(f"members add {victim['email'].replace('@', '.x@')} owner", user=OPERATOR)
+    existing = sorted(world.sim.members.values(), key=lambda m: m["id"])[3]["email"]
+    world.handle(f"members add {existing} owner", user=OPERATOR)
+    world.handle("members remove nobody@nowhere.example", user=OPERATOR)
+    rows = new_rows(world, mark, 4)
+    refused = [(r["action"], r["outcome"], r["detail"].get("reason", "")) for r in rows[1:]]
+    assert refused[0][:2] == ("members add", "refused") and "already a member" in refused[0][2]
+    assert refused[1][:2] == ("members remove", "refused") and "no member has" in refused[1][2]
+    # 12. invalid input, with the first words typed
+    mark = newest(world)
+    world.handle("membres lsit everything\nnow", user=VIEWER)
+    row = new_rows(world, mark)[0]
+    assert (row["action"], row["outcome"]) == ("(not a command)", "invalid")
+    assert row["detail"]["typed"] == "membres lsit everything now"
+    # 13. self-approval
+    own = request_id(world.handle('org update name="Mine Ltd"', user=ADMIN).text)
+    mark = newest(world)
+    world.handle(f"approvals approve {own}", user=ADMIN)
+    one_refusal(world, mark, "approvals approve", "requester")
+    # 14. a user without a role, with the command they tried
+    mark = newest(world)
+    world.handle("members remove bob@x.example", user=NOBODY)
+    row = new_rows(world, mark)[0]
+    assert (row["action"], row["outcome"]) == ("members remove", "refused")
+    assert row["detail"]["reason"] == "no bot role"
+
+
+def test_audit_views_name_targets_and_arguments(world, tmp_path, capsys):
+    victim = sorted(world.sim.members.values(), key=lambda m: m["id"])[12]
+    rid = request_id(world.ask(f"members remove {victim['email']}", user=OPERATOR)["text"])
+    world.ask(f"approvals approve {rid}", user=ADMIN2)
+    world.sim.fail_next(3)
+    world.ask("org", user=VIEWER)
+    shown = world.ask("audit 10")["text"]
+    assert f"request #{rid} · members remove · member={victim['email']}" in shown
+    assert f"member_id={victim['id']}" in shown
+    assert "HTTP 500 Internal server error" in shown
+
+    world.store.close()
+    env = dict(world.env)
+    for fmt in ("table", "csv", "json"):
+        out = subprocess.run(
+            [sys.executable, "-m", "bot", "audit", "--format", fmt],
+            env={**env, "PATH": "/usr/bin:/bin", "PYTHON_DOTENV_DISABLED": "1"},
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        ).stdout
+        assert f"member={victim['email']}" in out and f"request #{rid}" in out, fmt
+
+
+def _fill(store: Store, key: Secret | None, n: int) -> None:
+    for i in range(n):
+        with store.write() as db:
+            audit.append(db, audit.Entry("U1", "cli", "test", f"row {i}"), key)
+
+
+@pytest.mark.parametrize("key", [None, Secret("audit-key-123456")], ids=["plain", "keyed"])
+def test_cutting_the_newest_rows_with_their_sequence_entry_is_detected(tmp_path, key):
+    store = Store(tmp_path / "a.db")
+    _fill(store, key, 6)
+    store.db().conn.execute("DELETE FROM audit WHERE id >= 5")
+    store.db().conn.execute("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'")
+    verdict = audit.verify(store, key)
+    assert not verdict.ok and "rows were removed" in verdict.reason
+
+
+@pytest.mark.parametrize("key", [None, Secret("audit-key-123456")], ids=["plain", "keyed"])
+def test_emptying_or_recreating_the_table_is_detected(tmp_path, key):
+    store = Store(tmp_path / "a.db")
+    _fill(store, key, 3)
+    store.db().conn.execute("DELETE FROM audit")
+    store.db().conn.execute("DELETE FROM sqlite_sequence")
+    verdict = audit.verify(store, key)
+    assert not verdict.ok and "rows were removed" in verdict.reason
+
+
+def test_a_forged_head_is_detected_with_a_key(tmp_path):
+    key = Secret("audit-key-123456")
+    store = Store(tmp_path / "a.db")
+    _fill(store, key, 4)
+    store.db().conn.execute("DELETE FROM audit WHERE id = 4")
+    store.db().conn.execute("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit'")
+    last = store.db().conn.execute("SELECT hash FROM audit WHERE id = 3").fetchone()[0]
+    store.db().conn.execute(
+        "UPDATE audit_head SET last_id = 3, last_hash = ?, row_count = 3, mac = ?",
+        (last, audit._seal(None, 3, last, 3)),  # resealed without the key
+    )
+    verdict = audit.verify(store, key)
+    assert not verdict.ok and "head record was altered" in verdict.reason
+
+
+def test_audit_head_is_printed_and_an_anchor_catches_what_the_database_cannot(tmp_path):
+    db = tmp_path / "a.db"
+    store = Store(db)
+    _fill(store, None, 3)
+    env = {"XBOOKER_BOT_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHON_DOTENV_DISABLED": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "audit", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    printed = run("head").stdout
+    assert "last row 3, 3 row(s)" in printed
+    anchor = printed.split("--anchor ")[1].split()[0]
+    assert run("verify", "--anchor", anchor).returncode == 0
+    # Everything removed, head and sequence included: only the kept anchor can tell.
+    raw = sqlite3.connect(db)
+    raw.executescript("DELETE FROM audit; DELETE FROM audit_head; DELETE FROM sqlite_sequence;")
+    raw.close()
+    assert run("verify").returncode == 0
+    result = run("verify", "--anchor", anchor)
+    assert result.returncode == 1 and "row 3 is missing" in result.stdout
+    assert run("verify", "--anchor", "3:nothex").returncode == 2
