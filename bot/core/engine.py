@@ -70,7 +70,7 @@ class Engine:
                 None,
                 reply=Reply.note(":no_entry: This xbooker-bot serves another Slack workspace."),
                 outcome="refused",
-                detail={"reason": "other workspace"},
+                detail={"reason": "other workspace", **self._attempted(inv.text)},
             )
         role = self.svc.allowlist.role_of(inv.user_id)
         if role is None:
@@ -91,7 +91,11 @@ class Engine:
                     role,
                     reply=self._refusal(exc.command.role, role, exc.command.name),
                     outcome="refused",
-                    detail={"command": exc.command.name, "typed": typed(inv.text)},
+                    detail={
+                        "command": exc.command.name,
+                        "typed": typed(inv.text),
+                        "reason": f"needs bot role {exc.command.role}",
+                    },
                 )
             return Plan(
                 inv,
@@ -109,7 +113,7 @@ class Engine:
                 parsed,
                 self._refusal(command.role, role, command.name),
                 "refused",
-                detail,
+                {**detail, "reason": f"needs bot role {command.role}"},
             )
         if command.name == "help":
             return Plan(

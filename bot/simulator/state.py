@@ -200,8 +200,18 @@ class Simulator:
                 bool(knobs.get("fail_html", False)),
                 str(knobs.get("fail_message", "")),
             )
+        if "fail_after_apply" in knobs:
+            self.fail_after_apply(
+                int(knobs["fail_after_apply"]),
+                int(knobs.get("fail_status", 502)),
+                bool(knobs.get("fail_html", False)),
+                str(knobs.get("fail_message", "")),
+                knobs.get("fail_endpoint"),
+            )
         if "drop_next" in knobs:
             self.drop_next(int(knobs["drop_next"]))
+        if "truncate_next" in knobs:
+            self.truncate_next(int(knobs["truncate_next"]))
         if "scopes" in knobs:
             self.set_scopes(set(knobs["scopes"]))
         if "advance" in knobs:

@@ -103,9 +103,7 @@ def send(
                 return read_envelope(response, operation)
             except errors.ServerError as exc:
                 if not idempotent:  # X Booker may have applied it before failing
-                    raise errors.OutcomeUnknownError(
-                        exc.message, exc.status, operation
-                    ) from None
+                    raise errors.OutcomeUnknownError(exc.message, exc.status, operation) from None
                 failure, retry = exc, True
             except errors.TransportError as exc:
                 if not idempotent and response.is_success:  # applied, answer unreadable
