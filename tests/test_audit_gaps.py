@@ -171,22 +171,29 @@ def _fill(store: Store, key: Secret | None, n: int) -> None:
             audit.append(db, audit.Entry("U1", "cli", "test", f"row {i}"), key)
 
 
+CUTS = {
+    "newest rows and their sequence entry": (
+        "DELETE FROM audit WHERE id >= 5",
+        "UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'",
+    ),
+    "every row, sequence emptied": ("DELETE FROM audit", "DELETE FROM sqlite_sequence"),
+    "table re-created": (
+        "DROP TABLE audit",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, "
+        "team_id TEXT, actor TEXT NOT NULL, source TEXT NOT NULL, channel_id TEXT, "
+        "action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL, "
+        "prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    ),
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("key", [None, Secret("audit-key-123456")], ids=["plain", "keyed"])
-def test_cutting_the_newest_rows_with_their_sequence_entry_is_detected(tmp_path, key):
+def test_cutting_rows_from_the_end_is_detected(tmp_path, key, cut):
     store = Store(tmp_path / "a.db")
     _fill(store, key, 6)
-    store.db().conn.execute("DELETE FROM audit WHERE id >= 5")
-    store.db().conn.execute("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'")
-    verdict = audit.verify(store, key)
-    assert not verdict.ok and "rows were removed" in verdict.reason
-
-
-@pytest.mark.parametrize("key", [None, Secret("audit-key-123456")], ids=["plain", "keyed"])
-def test_emptying_or_recreating_the_table_is_detected(tmp_path, key):
-    store = Store(tmp_path / "a.db")
-    _fill(store, key, 3)
-    store.db().conn.execute("DELETE FROM audit")
-    store.db().conn.execute("DELETE FROM sqlite_sequence")
+    for statement in CUTS[cut]:
+        store.db().conn.execute(statement)
     verdict = audit.verify(store, key)
     assert not verdict.ok and "rows were removed" in verdict.reason
 
