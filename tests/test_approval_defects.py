@@ -174,7 +174,7 @@ def test_a_forged_click_on_the_right_number_without_the_nonce_is_refused(world):
         )
     # The right nonce on another message of the channel is refused too.
     _, path = click(world, rid, ADMIN2, ts="99.0001")
-    assert "does not belong" in world.wait_response(path)["text"]
+    assert f"not request #{rid}'s own card" in world.wait_response(path)["text"]
     assert world.approvals.load(rid).status == "pending"
     _, path = click(world, rid, ADMIN2)  # the card's own button works
     assert "done." in world.wait_response(path)["text"]

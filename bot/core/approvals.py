@@ -520,18 +520,15 @@ class Approvals:
         return store.load(self.svc.store, rid)
 
     def _known(self, inv: Invocation, rid: int) -> Request:
-        """The request, if it is this workspace's and (for a click) the card is its own."""
+        """The request, if it is this workspace's and (for a click) the card is its own:
+        the nonce in the button, and the channel and message it was posted as. A card
+        whose nonce is not its request's is left over from a replaced database: it
+        loses its buttons."""
         request = store.load(self.svc.store, rid)
         click = inv.click
-        if request is None or request.team_id != self.svc.team_id:
-            if click and click.channel_id and click.message_ts:
-                self.notifier.update(click.channel_id, click.message_ts, cards.stale_card())
-            raise Refused("unknown request", f"There is no request #{rid}.")
+        ours = request is not None and request.team_id == self.svc.team_id
         if click is not None and not (
-            request.nonce
-            and secrets.compare_digest(click.nonce, request.nonce)
-            and click.channel_id == request.channel_id
-            and click.message_ts == request.message_ts
+            ours and request.nonce and secrets.compare_digest(click.nonce, request.nonce)
         ):
             if click.channel_id and click.message_ts:
                 self.notifier.update(click.channel_id, click.message_ts, cards.stale_card())
@@ -539,6 +536,18 @@ class Approvals:
                 "button not from this request's card",
                 ":no_entry: This button does not belong to the current request "
                 f"#{rid} (its card is from a replaced or restored database). Nothing was decided.",
+            )
+        if not ours:
+            raise Refused("unknown request", f"There is no request #{rid}.")
+        assert request is not None
+        # The ts is stored just after posting: a click in between matches on the nonce.
+        if click is not None and (
+            click.channel_id != request.channel_id
+            or (request.message_ts is not None and click.message_ts != request.message_ts)
+        ):
+            raise Refused(
+                "button clicked outside the request's card",
+                f":no_entry: This is not request #{rid}'s own card. Nothing was decided.",
             )
         return request
 
