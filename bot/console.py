@@ -13,6 +13,7 @@ from typing import TextIO
 from bot.core.context import Invocation
 from bot.core.engine import Engine
 from bot.core.replies import Reply
+from bot.core.text import one_line
 
 _LINK = re.compile(r"<@([UW][A-Z0-9]+)>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)>")
@@ -30,7 +31,7 @@ def _unescape(text: str) -> str:
 def to_terminal(reply: Reply) -> str:
     """Blocks as readable lines; the fallback text when there are none."""
     if not reply.blocks:
-        return _unescape(reply.text)
+        return _terminal_safe(_unescape(reply.text))
     lines: list[str] = []
     for block in reply.blocks:
         kind = block.get("type")
@@ -48,7 +49,13 @@ def to_terminal(reply: Reply) -> str:
             lines.append("  [" + "] [".join(labels) + "]")
     if reply.in_channel:
         lines.append("  (posted in the channel)")
-    return "\n".join(lines)
+    return _terminal_safe("\n".join(lines))
+
+
+def _terminal_safe(text: str) -> str:
+    """No escape sequence or invisible character reaches the terminal, whatever the
+    reply holds; our own line breaks stay."""
+    return "\n".join(one_line(line) for line in text.split("\n"))
 
 
 def run(

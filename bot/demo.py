@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bot import console
 from bot.config import load_settings
+from bot.core.actions import grant_access
 from bot.core.context import Invocation
 from bot.core.engine import Engine
 from bot.core.replies import Reply
@@ -113,9 +114,11 @@ def run(stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
         print(f"X Booker simulator: {server.url}", file=out)
         with xbooker_client(settings, store) as client:
             engine = build_engine(settings, store, TEAM, client, DemoNotifier(out))
+            svc = engine.svc
+            setup = Invocation(TEAM, "cli:demo", "access grant", source="cli")
             for user, (_, role) in PEOPLE.items():
                 if user not in settings.admins:
-                    engine.svc.allowlist.grant(user, role, "demo")
+                    grant_access(svc.allowlist, svc.audit_in, setup, user, role)
             tour(engine, simulator, out)
             if stdin.isatty():
                 greeting = "\nYour turn: you are Ada (bot admin). Type /xbooker help, or quit."

@@ -21,6 +21,10 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _cell(value: object) -> object:
+    return one_line(value) if isinstance(value, str) else value
+
+
 def write(rows: list[dict], fmt: str, out: TextIO) -> None:
     records = [
         {
@@ -31,15 +35,15 @@ def write(rows: list[dict], fmt: str, out: TextIO) -> None:
         }
         for row in rows
     ]
-    if fmt == "json":
-        json.dump(records, out, indent=2, ensure_ascii=False)
+    if fmt == "json":  # ASCII: no control or direction character reaches a viewer raw
+        json.dump(records, out, indent=2)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.writer(out)
         writer.writerow([*COLUMNS, "summary", "hash"])
         for r in records:
-            cells = [json.dumps(r[k]) if k == "detail" else r[k] for k in COLUMNS]
-            writer.writerow([*cells, r["summary"], r["hash"]])
+            cells = [json.dumps(r[k]) if k == "detail" else _cell(r[k]) for k in COLUMNS]
+            writer.writerow([*cells, one_line(r["summary"]), r["hash"]])
     else:  # a terminal: every value one line, no escape sequences
         for r in records:
             out.write(

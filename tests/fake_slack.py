@@ -20,6 +20,7 @@ class FakeSlack:
         self.calls: list[tuple[str, dict]] = []
         self.responses: list[tuple[str, dict]] = []
         self.response_status = 200
+        self.cut: dict[str, int] = {}  # method -> how many answers to cut off half-way
         self.socket_url: str | None = None
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -45,6 +46,17 @@ class FakeSlack:
                 method = self.path.rsplit("/", 1)[-1]
                 with fake._lock:
                     fake.calls.append((method, params))
+                    cut = fake.cut.get(method, 0) > 0
+                    if cut:
+                        fake.cut[method] -= 1
+                if cut:  # promise 100 bytes, send 9, hang up: a cut response
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.write(b'{"ok":tru')
+                    self.close_connection = True
+                    return
                 self._send(
                     200, json.dumps(fake.answer(method, params)).encode(), "application/json"
                 )

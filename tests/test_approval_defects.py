@@ -13,7 +13,7 @@ import pytest
 from bot.core import cards
 from bot.core.registry import RegistryError
 from bot.store import audit
-from tests.world import ADMIN2, APPROVALS, OPERATOR, World, click
+from tests.world import ADMIN, ADMIN2, APPROVALS, OPERATOR, World, click
 
 
 def request_id(text: str) -> int:
@@ -320,3 +320,92 @@ def test_card_limits_hold_for_every_valid_command():
     """The bound that makes every valid command fit: 6 fields of 500 characters each way."""
     lines = [f"{f}: `{'x' * 500}` → `{'y' * 500}`" for f in range(6)]
     assert cards.too_long(lines, None) is None
+
+
+# -- found by the hostile review of this work -------------------------------------------------
+
+
+def test_a_losing_decider_does_not_unmark_the_winners_execution(world):
+    victim = a_member(world)
+    rid = request_id(world.ask(f"members remove {victim['id']}", user=OPERATOR)["text"])
+    world.sim.latency = 1.5
+    raw = sqlite3.connect(world.settings.db_path, isolation_level=None)
+    raw.execute("BEGIN IMMEDIATE")  # both deciders pass their checks, then queue here
+    answers: dict[str, str] = {}
+    threads = [
+        threading.Thread(
+            target=lambda u=u: answers.__setitem__(
+                u, world.handle(f"approvals approve {rid}", u).text
+            )
+        )
+        for u in (ADMIN, ADMIN2)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    raw.execute("COMMIT")
+    raw.close()
+    deadline = time.monotonic() + 10
+    while len(answers) < 1:  # the loser answers at once; the winner waits for X Booker
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert world.approvals.sweep() == 0  # the winner is still executing: not abandoned
+    assert "being executed right now" in world.handle(f"approvals resolve {rid} failed").text
+    for t in threads:
+        t.join(10)
+    world.sim.latency = 0
+    assert world.approvals.load(rid).status == "succeeded"
+    assert sorted("done." in a for a in answers.values()) == [False, True]
+
+
+def test_an_approval_by_a_since_revoked_admin_no_longer_counts(sim_server, fake_slack, tmp_path):
+    w = World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_APPROVALS_NEEDED="2")
+    try:
+        w.engine.svc.allowlist.grant("UADMIN3", "admin", ADMIN)
+        rid = request_id(w.handle('org update name="Quorum Ltd"', user=OPERATOR).text)
+        assert "needs 1 more" in w.handle(f"approvals approve {rid}", ADMIN2).text
+        w.engine.svc.allowlist.revoke(ADMIN2, ADMIN)
+        assert "needs 1 more" in w.handle(f"approvals approve {rid}", "UADMIN3").text
+        assert w.approvals.load(rid).status == "pending"
+        assert w.sim.organization["name"] != "Quorum Ltd"
+        assert "done." in w.handle(f"approvals approve {rid}", ADMIN).text
+    finally:
+        w.close()
+
+
+def test_a_cut_slack_response_changes_no_outcome(world):
+    victim = a_member(world)
+    rid = request_id(world.ask(f"members remove {victim['id']}", user=OPERATOR)["text"])
+    world.slack.cut = {"chat.update": 5, "conversations.open": 5}
+    reply = world.handle(f"approvals approve {rid}", ADMIN2).text
+    assert "done." in reply
+    assert world.approvals.load(rid).status == "succeeded"
+    assert not any(r["outcome"] == "failed" for r in audit.rows(world.store))
+
+
+@pytest.mark.parametrize("value", ["garbage", "1:{nonce}:extra", "", "1:" + "A" * 32])
+def test_a_malformed_button_value_changes_no_card(world, value):
+    rid = request_id(world.ask(f"members remove {a_member(world)['id']}", user=OPERATOR)["text"])
+    updates = len(world.slack.calls_to("chat.update"))
+    value = value.format(nonce=world.approvals.load(rid).nonce)
+    _, path = click(world, rid, ADMIN2, value=value)
+    assert "Nothing was decided" in world.wait_response(path)["text"]
+    assert len(world.slack.calls_to("chat.update")) == updates
+    assert world.approvals.load(rid).status == "pending"
+
+
+def test_a_request_nothing_was_sent_for_cannot_be_resolved_as_succeeded(world):
+    rid = request_id(world.ask('org update name="Never Ltd"', user=OPERATOR)["text"])
+    assert "cannot have succeeded" in world.handle(f"approvals resolve {rid} succeeded").text
+    assert world.approvals.load(rid).status == "pending"
+    assert "recorded as failed" in world.handle(f"approvals resolve {rid} failed").text
+
+
+def test_execution_rows_carry_arguments_and_why_a_change_failed(world):
+    victim = a_member(world)
+    rid = request_id(world.ask(f"members role {victim['id']} owner", user=OPERATOR)["text"])
+    world.sim.members[victim["id"]]["role"] = "admin"  # changed since requested
+    world.handle(f"approvals approve {rid}", ADMIN2)
+    row = last_row(world, action="members role", outcome="failed")
+    summary = audit.describe(row["detail"])
+    assert "role=owner" in summary and "changed since requested" in summary

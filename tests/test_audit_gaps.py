@@ -240,3 +240,50 @@ def test_audit_head_is_printed_and_an_anchor_catches_what_the_database_cannot(tm
     result = run("verify", "--anchor", anchor)
     assert result.returncode == 1 and "row 3 is missing" in result.stdout
     assert run("verify", "--anchor", "3:nothex").returncode == 2
+
+
+def test_a_head_whose_seal_was_blanked_is_not_trusted(tmp_path):
+    key = Secret("audit-key-123456")
+    store = Store(tmp_path / "a.db")
+    _fill(store, key, 8)
+    conn = store.db().conn
+    conn.execute("DELETE FROM audit WHERE id > 5")
+    conn.execute("UPDATE sqlite_sequence SET seq = 5 WHERE name = 'audit'")
+    last = conn.execute("SELECT hash FROM audit WHERE id = 5").fetchone()[0]
+    conn.execute(
+        "UPDATE audit_head SET last_id = 5, last_hash = ?, row_count = 5, mac = ''", (last,)
+    )
+    verdict = audit.verify(store, key)
+    assert not verdict.ok and "not sealed" in verdict.reason
+
+
+def test_emptying_log_head_and_sequence_of_a_used_database_is_detected(world):
+    world.handle('org update name="Used Ltd"', user=OPERATOR)  # a request: rows were written
+    conn = world.store.db().conn
+    conn.execute("DELETE FROM audit")
+    conn.execute("DELETE FROM audit_head")
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'audit'")
+    verdict = audit.verify(world.store, None)
+    assert not verdict.ok and "rows were removed" in verdict.reason
+
+
+def test_exports_carry_no_control_or_direction_characters(world, tmp_path):
+    hostile = "Eve\x1b]0;owned\x07\x1b[2J\u202e\u0085"
+    with world.store.write() as db:
+        world.engine.svc.audit_in(
+            db,
+            audit.Entry(
+                hostile, "cli", "members show", "succeeded", detail={"args": {"x": hostile}}
+            ),
+        )
+    env = {**world.env, "PATH": "/usr/bin:/bin", "PYTHON_DOTENV_DISABLED": "1"}
+    for fmt in ("table", "csv", "json"):
+        out = subprocess.run(
+            [sys.executable, "-m", "bot", "audit", "--format", fmt],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        ).stdout
+        assert not any(ch in out for ch in "\x1b\x07\u202e\u0085"), fmt

@@ -49,6 +49,10 @@ CASES = [
     ("access revoke", "missing &lt;@user&gt;"),
     ("audit many", "the number of rows must be a whole number"),
     ("approvals approve x", "a request id must be a whole number"),
+    ("approvals approve ¹", "a request id must be a whole number"),
+    ("audit ²", "the number of rows must be a whole number"),
+    ("members list page=³", "page must be a whole number"),
+    ('members add a@b.example name="Eve\u2028Owner"', "line break or invisible character (U+2028)"),
     ("help nonexistent", "No command `nonexistent`"),
 ]
 
@@ -98,6 +102,8 @@ WORDS = st.sampled_from(
         "<!channel>",
         "a@b.example",
         "“",
+        "²",
+        "page=¹",
         "=",
         "\\",
     ]
@@ -121,3 +127,15 @@ def test_planning_any_text_never_raises_or_calls_x_booker(world, text):
     plan = world.engine.plan(Invocation(world.team, ADMIN, decode(text)))
     assert plan.reply is not None or plan.parsed is not None
     assert sum(world.sim.counters.values()) == 0
+
+
+@pytest.mark.parametrize("text", ["audit ²", "approvals approve ¹", "members list page=³"])
+@pytest.mark.parametrize("user", [ADMIN, "UNOBODY"])
+def test_other_digits_are_answered_and_audited_over_slack(world, text, user):
+    from bot.store import audit
+
+    response, _ = world.command(text, user=user)
+    assert response.status == 200 and json.loads(response.body)["text"]
+    world.executor.drain(5)
+    row = audit.rows(world.store, 1)[0]
+    assert row["actor"] == user and row["outcome"] in ("invalid", "refused")

@@ -245,3 +245,67 @@ def test_redirects_are_not_followed(store):
         server.shutdown()
         server.server_close()
     assert seen == ["/auth/v1/tokens/refresh"]
+
+
+class GarblingProxy:
+    """A loopback proxy in front of the simulator that passes everything through, but
+    answers writes to members with a body its headers say is gzip and is not: X Booker
+    did the work, the answer cannot be decoded."""
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _relay(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
+                answer = httpx.request(
+                    self.command, upstream + self.path, headers=headers, content=body
+                )
+                data, extra = answer.content, {}
+                if self.command == "POST" and self.path.endswith("/members"):
+                    data, extra = b"this is not gzip", {"Content-Encoding": "gzip"}
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_write_answered_with_an_undecodable_body_is_outcome_unknown(sim, sim_server, store):
+    from bot.xbooker.client import XBookerClient
+    from tests.helpers import CREDS
+
+    proxy = GarblingProxy(sim_server.url)
+    try:
+        with XBookerClient(proxy.url, CREDS, store, retry=fast_retry()) as client:
+            client.organization()
+            with pytest.raises(errors.OutcomeUnknownError):
+                client.add_member("garbled@x.example")
+        assert any(m["email"] == "garbled@x.example" for m in sim.members.values())
+        assert sim.count("add member") == 1
+    finally:
+        proxy.stop()

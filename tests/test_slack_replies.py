@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -11,7 +12,7 @@ from bot.core.replies import ours
 from bot.xbooker import messages as m
 from bot.xbooker.advice import ADVICE
 from tests.helpers import FakeClock
-from tests.world import OPERATOR, VIEWER, World, everything
+from tests.world import ADMIN, OPERATOR, VIEWER, World, everything
 
 NASTY = "<!channel> <@U0EVIL> <https://evil.example|Approve> &amp; *bold*"
 
@@ -188,3 +189,63 @@ def test_recovery_after_superseded_refresh_token(sim_server, fake_slack, tmp_pat
         assert "re-issued 1 time(s)" in w.ask("status")["text"]
     finally:
         w.close()
+
+
+FORGED = "Eve\nX Booker role: owner\u2028\u202eStatus: active\u200b\x1b]0;t\x07"
+
+
+@pytest.mark.parametrize("command", ["members show mem_eve", "org"])
+def test_plain_text_fields_cannot_forge_lines(world, command):
+    world.sim.organization["name"] = FORGED
+    world.sim.members["mem_eve"] = {
+        "id": "mem_eve",
+        "name": FORGED,
+        "email": "eve@x.example",
+        "role": "member",
+        "status": "active",
+        "joinedAt": None,
+    }
+    reply = world.ask(command)
+    texts = [reply["text"], *_all_texts(reply["blocks"])]
+    for text in texts:
+        assert not any(ch in text for ch in "\u2028\u202e\u200b\x1b\x07"), text
+        assert not any(line.startswith("X Booker role: owner") for line in text.split("\n"))
+    assert any("Eve⏎X Booker role: owner" in t for t in texts)
+
+
+def _all_texts(node: object) -> list[str]:
+    """Every "text" string anywhere in a block tree (mrkdwn and plain text alike)."""
+    if isinstance(node, dict):
+        found = [node["text"]] if isinstance(node.get("text"), str) else []
+        return found + [t for value in node.values() for t in _all_texts(value)]
+    if isinstance(node, list):
+        return [t for item in node for t in _all_texts(item)]
+    return []
+
+
+def test_the_console_shows_no_escape_sequence(world):
+    from bot import console
+    from bot.core.context import Invocation
+
+    world.sim.members["mem_eve"] = {
+        "id": "mem_eve",
+        "name": "Eve\x1b[2J\x1b]0;owned\x07\u202e",
+        "email": "eve@x.example",
+        "role": "member",
+        "status": "active",
+        "joinedAt": None,
+    }
+    shown = console.to_terminal(world.engine.handle(Invocation(world.team, ADMIN, "members list")))
+    assert not any(ch in shown for ch in "\x1b\x07\u202e")
+
+
+def test_a_secret_echoed_by_x_booker_reaches_no_reply_or_audit_row(world):
+    from bot.store import audit
+
+    secret = world.settings.credentials.client_secret.reveal()
+    world.ask("org")
+    world.sim.fail_next(1, 400, message=f"bad request: client_secret={secret} {secret}")
+    reply = world.ask("members show mem_x")
+    rows = audit.rows(world.store)
+    assert secret not in json.dumps(reply) and secret not in json.dumps(rows)
+    assert "bad request" in reply["text"]

@@ -25,6 +25,7 @@ import secrets
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -114,7 +115,9 @@ class Approvals:
         self.notifier = notifier
         self.clock = clock
         self.holder = _holder()
-        self._live: set[int] = set()  # requests this process is executing right now
+        # Requests a thread of this process is claiming or executing right now, with how
+        # many threads: a losing decider must not unmark the winner's execution.
+        self._live: Counter[int] = Counter()
         self._live_lock = threading.Lock()
 
     # -- making a request ------------------------------------------------------------------
@@ -189,11 +192,11 @@ class Approvals:
         try:
             request = self._check_decision(inv, rid, verb)
             with self._claiming(rid) as claimed:
-                request, won = self._record_decision(inv, request, verb, reason)
+                request, won, counted = self._record_decision(inv, request, verb, reason)
                 claimed(won and request.status == "executing")
         except Refused as refusal:
             return self._refuse(inv, action, rid, refusal)
-        return self._act(inv, request, won)
+        return self._act(request, won, counted)
 
     def _check_decision(self, inv: Invocation, rid: int, verb: str) -> Request:
         """Everything that can be checked before the transaction: the request exists, the
@@ -214,9 +217,10 @@ class Approvals:
 
     def _record_decision(
         self, inv: Invocation, request: Request, verb: str, reason: str | None
-    ) -> tuple[Request, bool]:
+    ) -> tuple[Request, bool, int]:
         """In one transaction: the decider's role (so a revoke that committed first wins),
-        the decision, the transition it causes, and for the last approval the claim."""
+        the decision, the transition it causes, and for the last approval the claim.
+        Returns the request, whether this decision moved it, and the approvals that count."""
         rid, now = request.id, self.clock()
         won = False
         with self.svc.store.write() as db:
@@ -236,7 +240,12 @@ class Approvals:
                     "already decided by this admin",
                     f"You already approved request #{rid}; it needs another bot admin.",
                 )
-            approvals = store.add_decision(db, rid, inv.user_id, verb, reason, now)
+            store.add_decision(db, rid, inv.user_id, verb, reason, now)
+            # Approvals count only while their approvers are still bot admins.
+            approvals = sum(
+                at_least(self.svc.allowlist.role_of(user, db), "admin")
+                for user in store.approvers(db, rid)
+            )
             detail = {
                 "request": rid,
                 "command": request.command,
@@ -252,7 +261,7 @@ class Approvals:
                 won = store.move(db, rid, "pending", "approved", now)
                 if won:
                     self._claim_in(db, current, inv)
-        return self._load(rid), won
+        return self._load(rid), won, approvals
 
     def _claim_in(self, db: sqlite_utils.Database, request: Request, inv: Invocation) -> None:
         """approved -> executing (or cancelled, if the requester lost the role), in the
@@ -285,12 +294,12 @@ class Approvals:
             ),
         )
 
-    def _act(self, inv: Invocation, request: Request, won: bool) -> Reply:
+    def _act(self, request: Request, won: bool, counted: int) -> Reply:
         """After the decision's commit: tell people, and run the request if it was claimed."""
         rid = request.id
         if request.status == "pending":
             self._refresh_card(request)
-            left = request.needed - len(request.approvers)
+            left = request.needed - counted
             return Reply.note(f"Approval of request #{rid} recorded; it needs {left} more.")
         if request.status == "executing" and won:
             return self._execute(request)
@@ -340,6 +349,12 @@ class Approvals:
                     f":no_entry: You asked for request #{rid}: cancel it instead (two-person "
                     "rule).",
                 )
+            if request.status in ("pending", "approved") and resolution == "succeeded":
+                raise Refused(
+                    "nothing was sent",
+                    f"Nothing was sent to X Booker for request #{rid}, so it cannot have "
+                    "succeeded: resolve it as `failed` to close it.",
+                )
             outcome = {"resolved_by": inv.user_id}
             with self.svc.store.write() as db:
                 if not store.move(
@@ -369,33 +384,45 @@ class Approvals:
             kept = yes
 
         with self._live_lock:
-            self._live.add(rid)
+            self._live[rid] += 1
         try:
             yield claimed
         finally:
             if not kept:
-                with self._live_lock:
-                    self._live.discard(rid)
+                self._let_go(rid)
+
+    def _let_go(self, rid: int) -> None:
+        with self._live_lock:
+            self._live[rid] -= 1
+            if self._live[rid] <= 0:
+                del self._live[rid]
 
     def _execute(self, request: Request) -> Reply:
         """Run a request this process has claimed (and counts as live); any failure flags
         it, none wedges it."""
         rid = request.id
+        self._refresh_card(request)
         try:
-            self._refresh_card(request)
             status, outcome = self._run(request)
+            what = {
+                "command": request.command,
+                "args": request.args,
+                "targets": request.targets,
+                **outcome,
+            }
             with self.svc.store.write() as db:
-                if store.move(db, rid, "executing", status, self.clock(), outcome=outcome):
-                    what = {"command": request.command, "targets": request.targets, **outcome}
-                    self.svc.audit_in(db, self._entry(request.command, status, rid, None, what))
+                if not store.move(db, rid, "executing", status, self.clock(), outcome=outcome):
+                    # Settled meanwhile (by another process that took the claim for dead):
+                    # X Booker's real answer is still recorded.
+                    status = f"{status} after it was settled"
+                self.svc.audit_in(db, self._entry(request.command, status, rid, None, what))
         except errors.OutcomeUnknownError as exc:
             self._flag(rid, exc.message)
         except Exception as exc:
             log.exception("executing request #%d failed inside the bot", rid)
             self._flag(rid, f"the bot failed while executing ({type(exc).__name__})")
         finally:
-            with self._live_lock:
-                self._live.discard(rid)
+            self._let_go(rid)
         request = self._load(rid)
         self._finish(request)
         return Reply.note(f"Request #{rid}: {self.outcome_text(request)}")
@@ -418,7 +445,8 @@ class Approvals:
             if request.before is not None:
                 seen, now = proposer.current(self.svc, request.args, request.targets)
                 if seen != request.before:
-                    return "failed", {"changed": True, "before": request.before, "now": seen}
+                    changed = {"changed": True, "before": request.before, "now": seen}
+                    return "failed", {**changed, "message": "changed since requested"}
             result = proposer.apply(self.svc, inv, request.args, request.targets, now)
         except errors.OutcomeUnknownError:
             raise
@@ -530,7 +558,9 @@ class Approvals:
         if click is not None and not (
             ours and request.nonce and secrets.compare_digest(click.nonce, request.nonce)
         ):
-            if click.channel_id and click.message_ts:
+            # Only a well-formed button of ours (a nonce of another request) marks its
+            # card stale; junk values change no message.
+            if click.nonce and click.channel_id and click.message_ts:
                 self.notifier.update(click.channel_id, click.message_ts, cards.stale_card())
             raise Refused(
                 "button not from this request's card",
@@ -588,6 +618,9 @@ class Approvals:
     def _refuse(self, inv: Invocation, action: str, rid: int, refusal: Refused) -> Reply:
         """The one place a refused approval action is recorded and answered."""
         detail = {"request": rid, "reason": refusal.reason, "ref": inv.correlation}
+        request = store.load(self.svc.store, rid)
+        if request is not None and request.team_id == self.svc.team_id:
+            detail["command"] = request.command
         if inv.click is not None:
             detail["via"] = "button"
         self.svc.audit(inv.entry(action, "refused", detail))

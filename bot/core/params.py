@@ -76,7 +76,8 @@ def _choice(options: tuple[str, ...], what: str):
 
 def _int(low: int, high: int, what: str):
     def convert(text: str) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
+        # isdigit() accepts "²" and other digits int() refuses: ASCII digits only.
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
             raise ArgumentError(f"{what} must be a whole number from {low} to {high}, not '{text}'")
         return int(text)
 

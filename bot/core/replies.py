@@ -48,7 +48,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def plain(text: str, limit: int = MAX_TEXT) -> dict:
-    return {"type": "plain_text", "text": _clip(text, limit) or " ", "emoji": False}
+    """Plain text formats nothing, but a line break in a value still forges a line."""
+    return {"type": "plain_text", "text": _clip(one_line(text), limit) or " ", "emoji": False}
 
 
 def mrkdwn(text: str) -> dict:

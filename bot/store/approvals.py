@@ -154,17 +154,22 @@ def decided_by(db: sqlite_utils.Database, rid: int, user: str) -> str | None:
 
 def add_decision(
     db: sqlite_utils.Database, rid: int, user: str, decision: str, reason: str | None, at: float
-) -> int:
-    """Record a decision; returns how many approvals the request has now."""
+) -> None:
     db.conn.execute(
         "INSERT INTO approval_decisions (request_id, user_id, decision, reason, decided_at) "
         "VALUES (?, ?, ?, ?, ?)",
         (rid, user, decision, reason, at),
     )
-    return db.conn.execute(
-        "SELECT COUNT(*) FROM approval_decisions WHERE request_id = ? AND decision = 'approve'",
-        (rid,),
-    ).fetchone()[0]
+
+
+def approvers(db: sqlite_utils.Database, rid: int) -> list[str]:
+    return [
+        row[0]
+        for row in db.conn.execute(
+            "SELECT user_id FROM approval_decisions WHERE request_id = ? AND decision = 'approve'",
+            (rid,),
+        )
+    ]
 
 
 def move(

@@ -112,7 +112,10 @@ def append(
         tuple(row.values()),
     )
     previous = db.conn.execute("SELECT row_count FROM audit_head WHERE id = 1").fetchone()
-    count = (previous[0] if previous else 0) + 1
+    if previous is None:  # the first row of a new log
+        count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+    else:
+        count = previous[0] + 1
     db.conn.execute(
         "INSERT INTO audit_head (id, last_id, last_hash, row_count, mac) VALUES (1, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id, "
@@ -196,14 +199,34 @@ def verify(store: Store, key: Secret | None, anchor: tuple[int, str] | None = No
 
 def _verify_head(store: Store, key: Secret | None, count: int) -> Verdict:
     found = head(store)
-    last = store.db().conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    conn = store.db().conn
+    last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     if found is None:
-        if last is None:
-            return Verdict(True, 0)
-        return Verdict(False, count, None, "the head record is missing (it was deleted)")
-    if found.mac and not hmac.compare_digest(
-        found.mac, _seal(key, found.last_id, found.last_hash, found.rows)
-    ):
+        if last is not None:
+            return Verdict(False, count, None, "the head record is missing (it was deleted)")
+        # An empty log with no head is a new database, unless the bot has visibly been
+        # used: every approval request and every grant it made wrote audit rows.
+        used = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM approvals) + (SELECT COUNT(*) FROM grants)"
+        ).fetchone()[0]
+        if used:
+            return Verdict(
+                False,
+                0,
+                1,
+                f"the log is empty but the database holds {used} request(s) and grant(s) "
+                "made through the bot: rows were removed",
+            )
+        return Verdict(True, 0)
+    if not found.mac:
+        return Verdict(
+            False,
+            count,
+            None,
+            "the head record is not sealed (a database from before heads were kept is "
+            "sealed by its next audit row; otherwise its seal was removed)",
+        )
+    if not hmac.compare_digest(found.mac, _seal(key, found.last_id, found.last_hash, found.rows)):
         why = "the head record was altered" + ("" if key is None else ", or the audit key differs")
         return Verdict(False, count, None, why)
     if last is None or found.rows != count or (found.last_id, found.last_hash) != tuple(last):

@@ -7,6 +7,7 @@ text of an exception ends up in logs and, through the renderer, in Slack.
 
 from __future__ import annotations
 
+from bot.logs import scrub
 from bot.xbooker import messages as m
 
 
@@ -14,6 +15,8 @@ class XBookerError(Exception):
     """Base of every X Booker failure; ``message`` is X Booker's own words where it sent any."""
 
     def __init__(self, message: str, status: int | None = None, operation: str = "") -> None:
+        # X Booker's text reaches replies and the audit log: a secret it echoes must not.
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.status = status

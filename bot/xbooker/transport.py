@@ -95,7 +95,7 @@ def send(
         except httpx.TimeoutException:
             failure = _ambiguous("X Booker did not answer in time", operation, idempotent)
             retry = idempotent
-        except httpx.TransportError:
+        except httpx.RequestError:  # a dropped connection, or an answer that cannot be decoded
             failure = _ambiguous("the connection to X Booker dropped", operation, idempotent)
             retry = idempotent
         else:

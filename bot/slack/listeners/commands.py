@@ -80,17 +80,18 @@ def register(app: App, engine: Engine, responder: Responder) -> None:
             ack()
 
     def work(body: dict) -> None:
-        plan = (plans.take(_key(body)) if body.get("trigger_id") else None) or engine.plan(
-            invocation(body)
-        )
+        handed = plans.take(_key(body)) if body.get("trigger_id") else None
+        plan = handed or engine.plan(invocation(body))
         inv = plan.inv
         try:
             reply = engine.execute(plan)
         except Exception:  # a bug must still get the user an answer
             log.exception("command failed inside the bot (ref %s)", inv.correlation)
             reply = render.internal_error(inv)
-        if plan.reply is not None:
+        if handed is not None and handed.reply is not None:
             return  # answered in the ack; execute() only recorded it
+        # (A plan made again here may differ from the ack's, say after a revoke in between:
+        # its answer is sent, since the ack's cannot be known.)
         payload = message(reply)
         payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
         responder.send(str(body.get("response_url", "")), payload, inv.correlation)
