@@ -193,21 +193,16 @@ class Simulator:
             self.latency = float(knobs["latency"])
         if "access_ttl" in knobs:
             self.access_ttl = float(knobs["access_ttl"])
+
+        def fault(default_status: int) -> tuple[int, bool, str]:
+            status = int(knobs.get("fail_status", default_status))
+            return status, bool(knobs.get("fail_html", False)), str(knobs.get("fail_message", ""))
+
         if "fail_next" in knobs:
-            self.fail_next(
-                int(knobs["fail_next"]),
-                int(knobs.get("fail_status", 500)),
-                bool(knobs.get("fail_html", False)),
-                str(knobs.get("fail_message", "")),
-            )
+            self.fail_next(int(knobs["fail_next"]), *fault(500))
         if "fail_after_apply" in knobs:
-            self.fail_after_apply(
-                int(knobs["fail_after_apply"]),
-                int(knobs.get("fail_status", 502)),
-                bool(knobs.get("fail_html", False)),
-                str(knobs.get("fail_message", "")),
-                knobs.get("fail_endpoint"),
-            )
+            count = int(knobs["fail_after_apply"])
+            self.fail_after_apply(count, *fault(502), knobs.get("fail_endpoint"))
         if "drop_next" in knobs:
             self.drop_next(int(knobs["drop_next"]))
         if "truncate_next" in knobs:
