@@ -109,8 +109,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_start_up(settings, store, team)
     store.close()
 
+    assert settings.slack_signing_secret is not None  # required above
+
     def factory() -> WebApp:  # runs in the worker, after the fork
-        return WebApp(*_slack_app(settings, Store(settings.db_path), team, web_client(settings)))
+        app, executor = _slack_app(settings, Store(settings.db_path), team, web_client(settings))
+        return WebApp(app, executor, settings.slack_signing_secret.reveal())
 
     return serve.run(settings, factory, args.host, args.port or settings.port)
 

@@ -106,3 +106,37 @@ def test_serve_refuses_to_start_without_signing_secret(sim_server, fake_slack, t
     )
     assert result.returncode == 2
     assert "SLACK_SIGNING_SECRET: is required" in result.stderr
+
+
+def _signed_raw(body: bytes, timestamp: str | None = None) -> dict:
+    import hashlib
+    import hmac
+
+    ts = timestamp or str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256)
+    return {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": "v0=" + digest.hexdigest(),
+    }
+
+
+def test_junk_gets_400_or_401_and_no_traceback(server):
+    proc, url = server
+    events = f"{url}/slack/events"
+    cases = [
+        (b"{", {"content-type": "application/json"}, 401),  # unsigned
+        (b"payload=%7Bjunk", {}, 401),
+        (b"\xff\xfe\x00junk", {}, 401),
+        (b"token=x", {"x-slack-request-timestamp": "abc", "x-slack-signature": "v0=00"}, 401),
+        (b"{", {**_signed_raw(b"{"), "content-type": "application/json"}, 400),  # signed junk
+        (b"payload=%7Bjunk", _signed_raw(b"payload=%7Bjunk"), 400),
+        (b"\xff\xfe\x00junk", _signed_raw(b"\xff\xfe\x00junk"), 400),
+        (b"token=x", _signed_raw(b"token=x", str(int(time.time()) - 3600)), 401),  # stale
+    ]
+    for body, headers, status in cases:
+        assert httpx.post(events, content=body, headers=headers, timeout=5).status_code == status
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=30)[0]
+    assert "Traceback" not in output

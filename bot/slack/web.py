@@ -1,10 +1,22 @@
-"""The WSGI application gunicorn serves: ``/slack/events`` and ``GET /healthz``."""
+"""The WSGI application gunicorn serves: ``/slack/events`` and ``GET /healthz``.
+
+Bolt parses a body before it checks the signature, and answers a body it cannot
+parse (``{``, ``payload=%7Bjunk``, invalid UTF-8, a timestamp that is not a
+number) with a 500 and a traceback. So every request is checked here first, in
+the order that costs an attacker the most: the signature (401), then the body's
+shape (400). Only a signed, well-formed request reaches Bolt.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
+from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -16,9 +28,14 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
+MAX_BODY = 1_000_000  # Slack's payloads are far smaller
+MAX_SKEW = 300  # seconds, as Slack recommends: an older signed request may be a replay
+
+
 class WebApp:
-    def __init__(self, app: App, executor: DrainingExecutor) -> None:
+    def __init__(self, app: App, executor: DrainingExecutor, signing_secret: str) -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
+        self._secret = signing_secret.encode()
         self.executor = executor
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -27,11 +44,50 @@ class WebApp:
         if path == EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
+            refusal = self._refusal(environ)
+            if refusal is not None:
+                return _json(start_response, refusal, {"error": refusal[4:].lower()})
             return self._slack(environ, start_response)
         if path == "/healthz":
             body = {"ok": True, "version": __version__, "in_flight": self.executor.in_flight()}
             return _json(start_response, "200 OK", body)
         return _json(start_response, "404 Not Found", {"error": "not found"})
+
+    def _refusal(self, environ: dict) -> str | None:
+        """Why this request must not reach Bolt (an HTTP status line), or None. The body
+        is read here and put back for Bolt."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return "400 Bad Request"
+        if not 0 <= length <= MAX_BODY:
+            return "413 Payload Too Large"
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        if not self._signed(raw, timestamp, signature):
+            return "401 Unauthorized"
+        try:
+            body = raw.decode("utf-8")
+            if "json" in environ.get("CONTENT_TYPE", ""):
+                json.loads(body)
+            elif body.startswith("payload="):
+                json.loads(parse_qs(body, strict_parsing=True)["payload"][0])
+        except (UnicodeDecodeError, ValueError, KeyError):
+            log.warning("refused a signed request whose body cannot be parsed")
+            return "400 Bad Request"
+        return None
+
+    def _signed(self, raw: bytes, timestamp: str, signature: str) -> bool:
+        """Slack's v0 signature over the raw bytes (which need not be valid UTF-8)."""
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return False
+        if abs(time.time() - int(timestamp)) > MAX_SKEW:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, signature)
 
     def drain(self, timeout: float) -> None:
         """Let work already acked to Slack finish, within ``timeout`` seconds."""
