@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.slack_requests import command_body, sign
 from tests.world import ADMIN, NOBODY, OPERATOR, SIGNING_SECRET, VIEWER, everything
 
@@ -18,10 +20,23 @@ def test_org_lookup_answers_through_response_url(world):
     assert reply["unfurl_links"] is False and "link_names" not in reply and "parse" not in reply
 
 
-def test_share_posts_in_channel(world):
-    reply = world.ask("members list role=owner --share")
+def test_share_posts_in_channel_saying_who_shared(world):
+    reply = world.ask("members list role=owner --share", user=VIEWER)
     assert reply["response_type"] == "in_channel"
+    assert reply["text"].startswith(f"Shared by <@{VIEWER}>")
+    assert reply["blocks"][0] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"Shared by <@{VIEWER}>", "verbatim": True}],
+    }
     assert "Members: page 1 of 1" in reply["text"]
+
+
+@pytest.mark.parametrize("text", ["access list", "audit 50", "approvals", "status", "help"])
+def test_share_is_refused_for_what_is_not_for_the_channel(world, text):
+    response, _ = world.command(f"{text} --share")
+    body = json.loads(response.body)
+    assert body["response_type"] == "ephemeral" and "this answer stays private" in body["text"]
+    assert "<@" not in body["text"]
 
 
 def test_help_and_usage_come_in_the_ack(world):
@@ -90,15 +105,17 @@ def test_slack_encoding_is_decoded(world):
     assert world.engine.svc.allowlist.role_of("UNEWBIE") == "viewer"
 
 
-def test_a_fault_inside_the_bot_still_gets_an_answer(world):
+def test_a_broken_store_still_gets_an_answer(world):
     import sqlite3
 
     raw = sqlite3.connect(world.settings.db_path)
     raw.execute("ALTER TABLE audit RENAME TO audit_gone")  # the store breaks under the bot
     raw.commit()
-    reply = world.ask("org")
-    assert "Something went wrong inside xbooker-bot" in reply["text"]
-    assert "Reference: " not in reply["text"] and "`" in reply["text"]
+    reply = world.ask("org")  # a lookup: the answer, and that it is not in the audit log
+    assert "Harbour Lane Studios" in json.dumps(reply) and "not in the audit log" in reply["text"]
+    reply = world.ask("members add broken@x.example", user=OPERATOR)
+    assert "nothing was changed" in reply["text"]
+    assert not any(m["email"] == "broken@x.example" for m in world.sim.members.values())
     raw.execute("ALTER TABLE audit_gone RENAME TO audit")
     raw.commit()
     assert "Harbour Lane Studios" in json.dumps(world.ask("org"))

@@ -13,6 +13,7 @@ does both.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 
 from bot.config import ConfigError
@@ -64,6 +65,14 @@ class Engine:
     # -- plan: local reads only -------------------------------------------------
 
     def plan(self, inv: Invocation) -> Plan:
+        try:
+            return self._plan(inv)
+        except sqlite3.Error as exc:  # the grant could not be read: refuse, clearly
+            log.error("the bot's database failed while planning: %s (ref %s)", exc, inv.correlation)
+            fault = render.store_fault(inv, exc, applied=False)
+            return Plan(inv, None, reply=fault, outcome="failed", detail={"typed": typed(inv.text)})
+
+    def _plan(self, inv: Invocation) -> Plan:
         if inv.team_id != self.svc.team_id:
             return Plan(
                 inv,
@@ -124,13 +133,27 @@ class Engine:
     # -- execute: writes and network ------------------------------------------------
 
     def execute(self, plan: Plan) -> Reply:
+        """Run the plan. A store that fails (locked past its busy timeout, a full disk, an
+        I/O error) before anything reached X Booker gets one clear "nothing was changed"."""
         inv = plan.inv
         if plan.reply is not None:
-            self._audit(
-                inv, plan.detail.get("command", "(not a command)"), plan.outcome, plan.detail
-            )
+            try:
+                action = plan.detail.get("command", "(not a command)")
+                self._audit(inv, action, plan.outcome, plan.detail)
+            except sqlite3.Error as exc:  # the answer stands; only its record is missing
+                log.error(
+                    "could not audit a %s command: %s (ref %s)", plan.outcome, exc, inv.correlation
+                )
             log.info("command by %s: %s (ref %s)", inv.user_id, plan.outcome, inv.correlation)
             return plan.reply
+        try:
+            return self._run(plan)
+        except sqlite3.Error as exc:
+            log.error("the bot's database failed: %s (ref %s)", exc, inv.correlation)
+            return render.store_fault(inv, exc, applied=False)
+
+    def _run(self, plan: Plan) -> Reply:
+        inv = plan.inv
         assert plan.parsed is not None
         command, args = plan.parsed.command, plan.parsed.args
         detail = plan.detail
@@ -143,18 +166,14 @@ class Engine:
             result = command.run(self.runtime, inv, args)
         except errors.OutcomeUnknownError as exc:
             unknown = {**detail, "status": exc.status, "message": exc.message}
-            self._audit(inv, command.name, "outcome unknown", unknown)
             log.warning(
                 "command %s: outcome unknown: %s (ref %s)", command.name, exc, inv.correlation
             )
-            return render.xbooker_error(inv, command.name, exc)
-        except errors.XBookerError as exc:
-            self._audit(
-                inv,
-                command.name,
-                "failed",
-                {**detail, "status": exc.status, "message": exc.message},
+            return self._recorded(inv, command.name, "outcome unknown", unknown, sent=True) or (
+                render.xbooker_error(inv, command.name, exc)
             )
+        except errors.XBookerError as exc:
+            failure = {**detail, "status": exc.status, "message": exc.message}
             log.warning(
                 "command %s by %s failed: %s (ref %s)",
                 command.name,
@@ -162,22 +181,46 @@ class Engine:
                 exc,
                 inv.correlation,
             )
+            self._audit(inv, command.name, "failed", failure)
             return render.xbooker_error(inv, command.name, exc)
         except (UserError, AccessError, InvalidArgument) as exc:
             self._audit(inv, command.name, "failed", {**detail, "message": str(exc)})
             return render.user_error(str(exc))
+        except sqlite3.Error:
+            raise  # nothing reached X Booker: execute() answers it
         except Exception:
             log.exception(
                 "command %s failed inside the bot (ref %s)", command.name, inv.correlation
             )
             self._audit(inv, command.name, "failed", {**detail, "message": "internal error"})
             return render.internal_error(inv)
-        if command.operation is not None or not command.writes:
-            self._audit(inv, command.name, "succeeded", detail)
         reply = command.renderer(inv, args, result)
-        reply.in_channel = plan.parsed.share
+        if sends_write:
+            fault = self._recorded(inv, command.name, "succeeded", detail, sent=True)
+            if fault is not None:
+                return fault
+        elif not command.writes:
+            try:
+                self._audit(inv, command.name, "succeeded", detail)
+            except sqlite3.Error as exc:  # the answer is still worth showing
+                log.error("could not audit %s: %s (ref %s)", command.name, exc, inv.correlation)
+                reply = reply.with_note(render.unrecorded(inv, exc))
+        if plan.parsed.share:
+            reply = reply.shared_by(render.user(inv.user_id))
         log.info("command %s by %s: succeeded (ref %s)", command.name, inv.user_id, inv.correlation)
         return reply
+
+    def _recorded(
+        self, inv: Invocation, action: str, outcome: str, detail: dict, *, sent: bool
+    ) -> Reply | None:
+        """Audit the outcome of something X Booker may have done; if the store fails now,
+        the reply says that X Booker has it and the bot's record does not."""
+        try:
+            self._audit(inv, action, outcome, detail)
+        except sqlite3.Error as exc:
+            log.error("could not record %s %s: %s (ref %s)", action, outcome, exc, inv.correlation)
+            return render.store_fault(inv, exc, applied=sent)
+        return None
 
     def handle(self, inv: Invocation) -> Reply:
         return self.execute(self.plan(inv))
@@ -254,7 +297,8 @@ class Engine:
         lines = [f"*xbooker-bot*: what your bot role ({role}) can run"]
         lines += [f"• {code(c.usage)}: {esc(c.summary)}" for c in registry.visible(role)]
         lines.append(
-            "Add `--share` to a command that changes nothing to post its answer in the channel."
+            "Add `--share` to `org`, `members list` or `members show` to post the answer in "
+            "the channel."
         )
         text = "\n".join(lines)
         return Reply(text, [section(t) for t in chunks(lines)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.core import params as p
+from bot.core import registry
 from bot.core.lexer import LexError, Token, tokenize
 from bot.core.registry import Command, lookup
 
@@ -45,7 +46,8 @@ def parse(text: str) -> Parsed:
         raise ParseError(f"unknown command '{' '.join(leading) or tokens[0].text}'", None, leading)
     command, used = found
     if share and not command.shareable:
-        raise ParseError("--share is only for commands that change nothing", command)
+        allowed = ", ".join(c.name for c in registry.COMMANDS if c.shareable)
+        raise ParseError(f"--share is only for {allowed}; this answer stays private", command)
     return Parsed(command, bind(command, tokens[used:]), share)
 
 

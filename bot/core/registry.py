@@ -54,7 +54,9 @@ class Command:
 
     @property
     def shareable(self) -> bool:
-        return not self.writes
+        """``--share`` posts the answer in the channel: only what any viewer may see and
+        what comes from X Booker, never the allow-list, the audit log or bot internals."""
+        return self.role == "viewer" and self.operation is not None and not self.writes
 
 
 PRIVILEGED_X_BOOKER_ROLES = ("owner", "admin")

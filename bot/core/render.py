@@ -159,6 +159,36 @@ def xbooker_error(inv: Invocation, command: str, exc: errors.XBookerError) -> Re
     return Reply(text, [section(text), context(f"Reference: {code(inv.correlation)}")])
 
 
+def _store_state(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "is busy (another process holds it)"
+    if "full" in text:
+        return "is full (no space left on its disk)"
+    return "cannot be used (an I/O or schema error)"
+
+
+def unrecorded(inv: Invocation, exc: Exception) -> str:
+    """The line added to a lookup's answer when its audit row could not be written."""
+    return (
+        f":warning: The bot's database {_store_state(exc)}, so this lookup is not in the "
+        f"audit log. Reference: {code(inv.correlation)}"
+    )
+
+
+def store_fault(inv: Invocation, exc: Exception, *, applied: bool) -> Reply:
+    """One clear answer for a database that is locked, full or failing."""
+    what = _store_state(exc)
+    if applied:
+        message = (
+            f":warning: X Booker received the change, but the bot's database {what}, so the "
+            "bot could not record it. Check `/xbooker audit` and X Booker before trying again."
+        )
+    else:
+        message = f":warning: The bot's database {what}: nothing was changed. Try again shortly."
+    return Reply.note(f"{message} Reference: {code(inv.correlation)}")
+
+
 def user_error(message: str) -> Reply:
     return Reply.note(f":warning: {esc(message)}")
 

@@ -108,6 +108,15 @@ class Reply:
             self.blocks = [*kept, context("(shortened to fit one Slack message)")]
         self.text = _clip(self.text, MAX_TEXT)
 
+    def with_note(self, text: str) -> Reply:
+        """The same answer with a line of ours added at the end."""
+        return Reply(f"{self.text}\n{text}", [*self.blocks, context(text)], self.in_channel)
+
+    def shared_by(self, mention: str) -> Reply:
+        """The answer posted in the channel, saying first who shared it."""
+        line = f"Shared by {mention}"
+        return Reply(f"{line}: {self.text}", [context(line), *self.blocks], in_channel=True)
+
     @classmethod
     def note(cls, text: str) -> Reply:
         """A one-section reply of already-escaped mrkdwn."""

@@ -42,6 +42,9 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        # Writers of this process queue here rather than on SQLite's lock, whose busy
+        # handler sleeps 1-100 ms between tries: threads take turns at once.
+        self._writer = threading.Lock()
         self._create_private()
         self._migrate()
 
@@ -90,18 +93,20 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error,
+        a failed ``COMMIT`` included (else the thread's connection would stay inside it)."""
         db = self.db()
         if db.conn.in_transaction:
             raise RuntimeError("nested write transaction")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
-            db.execute("COMMIT")
+        with self._writer:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.rollback()
+                raise
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = list(self.db().query(sql, params))
