@@ -21,6 +21,7 @@ class FakeSlack:
         self.responses: list[tuple[str, dict]] = []
         self.response_status = 200
         self.cut: dict[str, int] = {}  # method -> how many answers to cut off half-way
+        self.refuse: list[str] = []  # errors for the next response_url posts to get
         self.socket_url: str | None = None
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -41,7 +42,11 @@ class FakeSlack:
                 if self.path.startswith("/response/"):
                     with fake._lock:
                         fake.responses.append((self.path, params))
-                    self._send(fake.response_status, b"ok", "text/plain")
+                        error = fake.refuse.pop(0) if fake.refuse else invalid(params)
+                    if error:
+                        self._send(400, error.encode(), "text/plain")
+                    else:
+                        self._send(fake.response_status, b"ok", "text/plain")
                     return
                 method = self.path.rsplit("/", 1)[-1]
                 with fake._lock:
@@ -81,6 +86,9 @@ class FakeSlack:
         )
 
     def answer(self, method: str, params: dict) -> dict:
+        error = invalid(params) if method.startswith("chat.") else None
+        if error:
+            return {"ok": False, "error": error}
         if method == "auth.test":
             return {"ok": True, "team_id": self.team_id, "user_id": "UBOT", "bot_id": "BBOT"}
         if method == "chat.postMessage":
@@ -136,3 +144,30 @@ if __name__ == "__main__":
     fake = FakeSlack()
     print(fake.url, flush=True)
     fake.serve_forever()
+
+
+def invalid(params: dict) -> str | None:
+    """Slack's refusal of a message's blocks, for the limits Slack enforces: 50 blocks,
+    150 characters a header, 3,000 a section text (2,000 a field), text objects that are
+    not empty, and the message's block text as a whole."""
+    blocks = params.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if len(blocks) > 50:
+        return "invalid_blocks"
+    total = 0
+    for block in blocks:
+        texts = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+        limit = 150 if block.get("type") == "header" else 3000
+        for item in texts:
+            if not isinstance(item, dict):
+                continue
+            text = item.get("text")
+            if isinstance(text, dict):  # a button's label
+                text = text.get("text")
+            if not isinstance(text, str) or not text:
+                return "invalid_blocks"
+            if len(text) > (2000 if item in block.get("fields", []) else limit):
+                return "invalid_blocks"
+            total += len(text)
+    return "msg_blocks_too_long" if total > 12_000 else None

@@ -22,6 +22,10 @@ from bot.xbooker import errors
 from bot.xbooker.client import XBookerClient
 from bot.xbooker.models import Member, MemberPage, Organization
 
+# Rows a page of `members list` shows: with each row bounded (render.member_line), a
+# page fits one Slack message, so paging never has to drop a row.
+MEMBERS_PAGE = 25
+
 
 def resolve_member(client: XBookerClient, ref: MemberRef) -> Member:
     """An email or id to the member; emails are matched exactly, ignoring case."""
@@ -53,7 +57,10 @@ def org_update(rt: Runtime, inv: Invocation, args: dict) -> Change:
 
 def members_list(rt: Runtime, inv: Invocation, args: dict) -> MemberPage:
     return rt.svc.xbooker.list_members(
-        page=args.get("page", 1), role=args.get("role"), query=args.get("search")
+        page=args.get("page", 1),
+        limit=MEMBERS_PAGE,
+        role=args.get("role"),
+        query=args.get("search"),
     )
 
 

@@ -8,6 +8,7 @@ from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
 from bot.core.replies import Reply, chunks, code, context, esc, fields, header, ours, section
+from bot.core.text import clip
 from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
@@ -67,9 +68,12 @@ def org_update(inv: Invocation, args: dict, change: Change) -> Reply:
 
 
 def member_line(m: Member) -> str:
-    name = esc(m.name) if m.name else "(no name)"
+    """One member, one line, of bounded length whatever X Booker sends (a page of these
+    must fit one message): the name and email are cut with "…" if very long."""
+    name = esc(clip(m.name, 80)) if m.name else "(no name)"
     extra = " · invited" if m.status == "invited" else ""
-    return f"*{name}* · {esc(m.email)} · {esc(m.role)}{extra} · {code(m.id)}"
+    role, ident = esc(clip(m.role, 20)), code(clip(m.id, 64))
+    return f"*{name}* · {esc(clip(m.email, 120))} · {role}{extra} · {ident}"
 
 
 def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:
@@ -80,6 +84,7 @@ def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:
         return Reply.note(what)
     title = f"Members: page {page.page} of {page.pages} ({page.total} in all)"
     blocks = [header(title), *[section(t) for t in chunks([member_line(m) for m in page.members])]]
+    footer = f"Page {page.page} of {page.pages}"
     if page.page < page.pages:
         parts = ["members list"]
         if args.get("role"):
@@ -87,7 +92,8 @@ def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:
         parts.append(f"page={page.page + 1}")
         if args.get("search"):
             parts.append(f'"{args["search"]}"')
-        blocks.append(context("Next page: " + code("/xbooker " + " ".join(parts))))
+        footer += " · next page: " + code("/xbooker " + " ".join(parts))
+    blocks.append(context(footer))
     return Reply(esc(title), blocks)
 
 

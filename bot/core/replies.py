@@ -19,6 +19,9 @@ MAX_BLOCKS = 50
 MAX_TEXT = 3000
 MAX_HEADER = 150
 MAX_FIELDS = 10
+# Block text a message may hold: below the size at which Slack refuses a message as
+# msg_blocks_too_long, so every reply we build is one Slack accepts.
+MAX_MESSAGE = 12_000
 
 
 # Slack has no escape for its formatting characters. One between two letters or
@@ -45,6 +48,34 @@ def code(value: object) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip_markup(text: str, limit: int) -> str:
+    """Cut mrkdwn at a token boundary: never inside ``<…>`` (a mention, date or link,
+    which would show half-parsed) or a code span (which would swallow what follows)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    opened = cut.rfind("<")
+    if opened > cut.rfind(">"):
+        cut = cut[:opened]
+    if cut.count("`") % 2:
+        cut = cut[: cut.rfind("`")]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > len(cut) - 40:  # a word boundary nearby reads better than half a word
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def block_text_size(block: dict) -> int:
+    """The characters of text a block shows, as Slack counts against a message."""
+    size = 0
+    for item in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+        if isinstance(item, dict) and isinstance(item.get("text"), str):
+            size += len(item["text"])
+        elif isinstance(item, dict) and isinstance(item.get("text"), dict):
+            size += len(item["text"].get("text", ""))
+    return size
 
 
 def plain(text: str, limit: int = MAX_TEXT) -> dict:
@@ -103,10 +134,19 @@ class Reply:
     in_channel: bool = False
 
     def __post_init__(self) -> None:
-        if len(self.blocks) > MAX_BLOCKS:
-            kept = self.blocks[: MAX_BLOCKS - 1]
-            self.blocks = [*kept, context("(shortened to fit one Slack message)")]
-        self.text = _clip(self.text, MAX_TEXT)
+        """Renderers page their rows to fit; this is the last guard, and it says what it
+        left out rather than letting Slack refuse the whole message."""
+        kept, size = [], 0
+        for block in self.blocks:
+            cost = block_text_size(block)
+            if len(kept) == MAX_BLOCKS - 1 or size + cost > MAX_MESSAGE - 200:
+                left = len(self.blocks) - len(kept)
+                kept.append(context(f"({left} more part(s) did not fit one Slack message)"))
+                break
+            kept.append(block)
+            size += cost
+        self.blocks = kept
+        self.text = clip_markup(self.text, MAX_TEXT)
 
     def with_note(self, text: str) -> Reply:
         """The same answer with a line of ours added at the end."""

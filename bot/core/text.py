@@ -47,3 +47,10 @@ def has_hidden(text: str) -> str | None:
         if ch in _BREAKS or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             return f"U+{ord(ch):04X}"
     return None
+
+
+def clip(value: object, limit: int) -> str:
+    """``value`` as one line of at most ``limit`` characters, marked "…" if cut: for the
+    fields of a list row, so that a page of rows always fits one message."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,6 +5,10 @@ session) for every reply; a pooled client keeps connections to Slack alive,
 which is most of the CPU a lookup costs after its ack. The URL comes from a
 signed payload, and it is still only ever Slack's (or loopback, for tests):
 a forged or mistaken URL never makes the bot post elsewhere.
+
+When Slack refuses a reply (a 4xx such as ``invalid_blocks`` or
+``msg_blocks_too_long``), the user would otherwise see nothing at all: the
+reply is sent once more as plain text saying what failed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import logging
 from urllib.parse import urlsplit
 
 import httpx
+
+from bot.core.replies import code
+from bot.core.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +49,38 @@ class Responder:
         if not _allowed(url):
             log.warning("refused to reply to a response_url outside Slack (ref %s)", reference)
             return False
+        refused = self._post(url, payload, reference)
+        if refused is None:
+            return True
+        if not refused or not payload.get("blocks"):
+            return False
+        text = (
+            f"{payload.get('text', '')}\n:warning: The full answer could not be shown here "
+            f"(Slack said {code(refused)}). Reference: {code(reference)}"
+        )
+        fallback = {k: v for k, v in payload.items() if k != "blocks"} | {"text": text}
+        return self._post(url, fallback, reference) is None
+
+    def _post(self, url: str, payload: dict, reference: str) -> str | None:
+        """None when Slack took it; Slack's reason when it refused it (a 4xx, worth one
+        text-only retry); "" when anything else went wrong."""
         try:
             response = self._http.post(url, json=payload)
         except httpx.HTTPError as exc:
             log.warning(
                 "reply through response_url failed: %s (ref %s)", type(exc).__name__, reference
             )
-            return False
-        if response.status_code != 200:
-            log.warning(
-                "reply through response_url failed: HTTP %s %s (ref %s)",
-                response.status_code,
-                response.text[:100],
-                reference,
-            )
-            return False
-        return True
+            return ""
+        if response.status_code == 200:
+            return None
+        reason = clip(response.text, 60)
+        log.warning(
+            "reply through response_url failed: HTTP %s %s (ref %s)",
+            response.status_code,
+            reason,
+            reference,
+        )
+        return (reason or f"HTTP {response.status_code}") if response.status_code < 500 else ""
 
     def close(self) -> None:
         self._http.close()
