@@ -48,9 +48,9 @@ def texts(reply: dict, plain: bool = True) -> list[str]:
     out = [reply["text"]]
     for block in reply.get("blocks", []):
         for item in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
-            if isinstance(item, dict) and isinstance(item.get("text"), str):
-                if plain or item.get("type") != "plain_text":
-                    out.append(item["text"])
+            shown = isinstance(item, dict) and isinstance(item.get("text"), str)
+            if shown and (plain or item.get("type") != "plain_text"):
+                out.append(item["text"])
     return out
 
 
