@@ -257,7 +257,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         where = f" at row {verdict.first_bad}" if verdict.first_bad else ""
         print(f"audit log: NOT intact{where}: {verdict.reason}")
         return 1
-    export.write(audit.rows(store, args.limit), args.format, sys.stdout)
+    export.write(audit.stream(store, args.limit), args.format, sys.stdout)
     return 0
 
 

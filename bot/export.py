@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -25,8 +26,10 @@ def _cell(value: object) -> object:
     return one_line(value) if isinstance(value, str) else value
 
 
-def write(rows: list[dict], fmt: str, out: TextIO) -> None:
-    records = [
+def write(rows: Iterable[dict], fmt: str, out: TextIO) -> None:
+    """Write rows as they come (a row is read, written and dropped): memory stays flat
+    whatever the size of the log."""
+    records = (
         {
             **{k: row[k] for k in COLUMNS},
             "at": _iso(row["at"]),
@@ -34,10 +37,12 @@ def write(rows: list[dict], fmt: str, out: TextIO) -> None:
             "hash": row["hash"],
         }
         for row in rows
-    ]
+    )
     if fmt == "json":  # ASCII: no control or direction character reaches a viewer raw
-        json.dump(records, out, indent=2)
-        out.write("\n")
+        out.write("[")
+        for index, record in enumerate(records):
+            out.write(("," if index else "") + "\n  " + json.dumps(record))
+        out.write("\n]\n")
     elif fmt == "csv":
         writer = csv.writer(out)
         writer.writerow([*COLUMNS, "summary", "hash"])

@@ -287,3 +287,30 @@ def test_exports_carry_no_control_or_direction_characters(world, tmp_path):
             check=True,
         ).stdout
         assert not any(ch in out for ch in "\x1b\x07\u202e\u0085"), fmt
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_export_writes_each_row_before_reading_the_next(tmp_path, fmt):
+    """Streaming, checked by behaviour: a row is written before the next is read."""
+    import io
+    import itertools
+
+    from bot import export
+
+    store = Store(tmp_path / "a.db")
+    _fill(store, None, 5)
+    out = io.StringIO()
+    written: list[int] = []
+
+    def rows():
+        for row in audit.stream(store):
+            written.append(len(out.getvalue()))
+            yield row
+
+    export.write(rows(), fmt, out)
+    assert all(b > a for a, b in itertools.pairwise(written[1:]))
+    assert "row 4" in out.getvalue()
+    if fmt == "json":
+        import json
+
+        assert len(json.loads(out.getvalue())) == 5

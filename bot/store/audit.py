@@ -127,16 +127,20 @@ def append(
 
 def rows(store: Store, limit: int | None = None) -> list[dict]:
     """The newest ``limit`` rows (all if None), oldest first. Reads only the audit table."""
-    sql = "SELECT * FROM audit ORDER BY id DESC"
-    params: tuple = ()
-    if limit is not None:
-        sql += " LIMIT ?"
+    return list(stream(store, limit))
+
+
+def stream(store: Store, limit: int | None = None) -> Iterator[dict]:
+    """Like :func:`rows`, one row at a time from SQLite's cursor, so that an export of
+    millions of rows holds one row in memory, not all of them."""
+    if limit is None:
+        sql, params = "SELECT * FROM audit ORDER BY id", ()
+    else:
+        sql = "SELECT * FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id"
         params = (limit,)
-    found = list(store.db().query(sql, params))
-    found.reverse()
-    for row in found:
+    for row in store.db().query(sql, params):
         row["detail"] = json.loads(row["detail"])
-    return found
+        yield row
 
 
 def describe(detail: dict) -> str:
