@@ -11,12 +11,22 @@ most ceil(T / (L - advisory margin)) + 1 access calls, however large C is. The
 baseline is what X Booker's published samples do: a refresh and an access call
 before every request (2 auth calls per request); under concurrency each of its
 refresh calls invalidates the others' tokens, so it also fails requests.
+
+Two fault checks follow. Slow issuance: the refresh endpoint answers after the
+token-call timeout while a lookup comes every 15 s (simulated); every request
+may mint a token that revokes the last, so at most one may go out a minute and
+none may be retried. Scrubber: months of access tokens (one every 90 s) through
+the log scrubber, whose per-line and rebuild costs must not grow with uptime;
+the pattern that kept every token ever minted is timed alongside.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import re
+import secrets
 import sys
 import tempfile
 import threading
@@ -27,11 +37,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot import logs
 from bot.simulator import DEMO_CREDENTIALS, Simulator, SimulatorServer
 from bot.store import Store
+from bot.xbooker import errors
 from bot.xbooker.client import XBookerClient
 from bot.xbooker.tokens import Windows
-from tests.helpers import CREDS
+from tests.helpers import CREDS, FakeClock, Sleeps, fast_retry
 
 
 def replay(calls: int, seconds: float, concurrency: int, call) -> tuple[int, float]:
@@ -115,6 +127,73 @@ def run_samples(url: str, sim: Simulator, args, concurrency: int) -> dict:
     }
 
 
+def run_slow_issuance(url: str, sim: Simulator, db: Path, minutes: int) -> dict:
+    """Lookups every 15 s of simulated time while /tokens/refresh answers too late."""
+    sim.reset_counters()
+    clock, wall = FakeClock(), FakeClock(1_800_000_000.0)
+    store = Store(db)
+    client = XBookerClient(
+        url,
+        CREDS,
+        store,
+        retry=fast_retry(),
+        auth_timeout=httpx.Timeout(0.2, connect=0.2),
+        clock=clock,
+        wall=wall,
+        sleep=Sleeps(),
+    )
+    sim.latency = 0.3
+    worst_burst = 0
+    try:
+        for _ in range(minutes * 4 + 1):
+            before = sim.count("refresh")
+            with contextlib.suppress(errors.XBookerError):
+                client.organization()
+            worst_burst = max(worst_burst, sim.count("refresh") - before)
+            clock.advance(15)
+            wall.advance(15)
+    finally:
+        sim.latency = 0
+        client.close()
+        store.close()
+    return {"requests": sim.count("refresh"), "burst": worst_burst}
+
+
+def run_scrubber(days: int) -> dict:
+    """Access tokens every 90 s for ``days``, each kept 3 minutes, through the scrubber."""
+    start = time.monotonic()
+    tokens = []
+    for n in range(days * 24 * 40):
+        now = start + 90.0 * n
+        token = "xbat_" + secrets.token_urlsafe(32)
+        logs.register_secret(token, expires_at=now + 180.0, now=now)
+        tokens.append(token)
+    line = f"GET /delegated/v1/organization done for {tokens[-1][:6]} in 12 ms " * 3
+
+    def cost(pattern_of, lines: int) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        pattern = pattern_of()
+        rebuild = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(lines):
+            pattern.sub("[redacted]", line)
+        return rebuild, (time.perf_counter() - t0) / lines
+
+    logs._pattern = None  # time a rebuild, as a new token would cause
+    ours = cost(logs._compiled, 200)
+    generic = "|".join(f"(?:{g})" for g in logs._GENERIC)
+    every = "|".join(f"(?:{re.escape(t)})" for t in sorted(tokens, key=len, reverse=True))
+    kept_all = cost(lambda: re.compile(f"{every}|{generic}"), 3)  # slow: a few lines do
+    return {
+        "tokens": len(tokens),
+        "known": len(logs._known),
+        "rebuild": ours[0],
+        "line": ours[1],
+        "old_rebuild": kept_all[0],
+        "old_line": kept_all[1],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=600)
@@ -159,6 +238,27 @@ def main() -> int:
                 f"{ours_auth / base_auth:>15.4f}  {ours['elapsed']:>6.1f}  "
                 f"{'met' if met else 'MISSED'}"
             )
+        minutes = 10
+        slow = run_slow_issuance(server.url, sim, Path(folder) / "slow.db", minutes)
+        allowed = minutes + 1  # one at t = 0, then one a minute
+        met = slow["requests"] <= allowed and slow["burst"] <= 1
+        ok &= met
+        print(
+            f"\nslow issuance (refresh answers after the token timeout), a lookup every 15 s "
+            f"for {minutes} min: {slow['requests']} refresh requests (limit {allowed}, one a "
+            f"minute), at most {slow['burst']} per lookup (limit 1)  "
+            f"{'met' if met else 'MISSED'}"
+        )
+    days = 90
+    scrub = run_scrubber(days)
+    met = scrub["known"] < 100 and scrub["line"] < 0.001
+    ok &= met
+    print(
+        f"scrubber after {days} days ({scrub['tokens']} access tokens): {scrub['known']} values "
+        f"known, {scrub['line'] * 1e6:.0f} us a line, rebuild {scrub['rebuild'] * 1e3:.1f} ms; "
+        f"keeping every token: {scrub['old_line'] * 1e6:.0f} us a line, rebuild "
+        f"{scrub['old_rebuild'] * 1e3:.0f} ms  {'met' if met else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 

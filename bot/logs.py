@@ -7,6 +7,13 @@ trusting each call site, the log-record factory rewrites every record as it is
 made, before any handler (ours, gunicorn's or pytest's) sees it: known secret
 values (registered by :class:`bot.secret.Secret`) and anything that looks like a
 bearer token, Slack token or Slack ``response_url`` are replaced.
+
+Known values are matched by one compiled alternation, so its size is the cost of
+every log line and of every rebuild. Long-lived secrets (the client secret, refresh
+tokens, Slack tokens) are few and kept for good; access tokens are minted every
+couple of minutes for as long as the bot runs, so they are registered with an
+expiry and forgotten once it has passed: the pattern stays as small as the set
+of tokens that are still worth stealing.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ import logging
 import re
 import sys
 import threading
+import time
 
 _REDACTED = "[redacted]"
-_known: set[str] = set()
+# value -> deadline on time.monotonic's clock, or None for a secret kept for good.
+_known: dict[str, float | None] = {}
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
@@ -31,8 +40,22 @@ _GENERIC = [
 ]
 
 
-def register_secret(value: str) -> None:
-    """Remember a secret value so that the filter scrubs it wherever it appears."""
+def register_secret(
+    value: str, *, expires_at: float | None = None, now: float | None = None
+) -> None:
+    """Remember a secret value so that the filter scrubs it wherever it appears.
+
+    With ``expires_at`` (on ``time.monotonic``'s clock) the value is forgotten once
+    that time has passed; without, it is kept for good. Expired values are dropped
+    here, on registration, which is when the pattern is rebuilt anyway, so scrubbing
+    never pays for it. ``now`` is the current time on the same clock (default:
+    ``time.monotonic()``).
+
+    A value that is already known keeps its lifetime when registered again without
+    an expiry: :class:`bot.secret.Secret` registers every value it wraps, so a
+    short-lived token is registered with its expiry *before* it is wrapped. A later
+    expiry extends a temporary value; nothing shortens a value kept for good.
+    """
     global _pattern
     if len(value) < 6:
         # Too short to scrub without mangling ordinary words; such values are
@@ -40,8 +63,16 @@ def register_secret(value: str) -> None:
         return
     with _known_lock:
         if value in _known:
+            current = _known[value]
+            if expires_at is None or current is None or current >= expires_at:
+                return
+            _known[value] = expires_at  # a later deadline; the pattern is unchanged
             return
-        _known.add(value)
+        moment = time.monotonic() if now is None else now
+        expired = [v for v, until in _known.items() if until is not None and until <= moment]
+        for v in expired:
+            del _known[v]
+        _known[value] = expires_at
         _pattern = None
 
 

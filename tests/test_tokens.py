@@ -9,6 +9,7 @@ import pytest
 from bot.store import Store
 from bot.xbooker import errors
 from bot.xbooker.tokens import Windows
+from bot.xbooker.transport import RetryPolicy
 from tests.helpers import run_threads
 
 
@@ -224,7 +225,7 @@ def test_app_expired_gets_one_new_refresh_token_then_is_final(sim, client, clock
         ("client_id", "Client not found, or invalid client id"),
     ],
 )
-def test_bad_credentials_are_final(sim, make_client, clock, field, message):
+def test_bad_credentials_are_final(sim, make_client, clock, wall, field, message):
     from bot.config import XBookerCredentials
     from bot.secret import Secret
     from tests.helpers import CREDS
@@ -243,6 +244,7 @@ def test_bad_credentials_are_final(sim, make_client, clock, field, message):
         assert info.value.message == message
     assert counts(sim) == (1, 0)
     clock.advance(61)
+    wall.advance(61)  # the refused request counts as an issuance attempt, too
     with pytest.raises(errors.CredentialsError):
         client.organization()
     assert counts(sim) == (2, 0)
@@ -267,17 +269,67 @@ def test_removed_app_is_final(sim, client, clock):
     assert info.value.message == "Delegated app not found, invalid client id"
 
 
-def test_token_calls_retry_500_bursts(sim, client):
-    sim.fail_next(2)  # refresh fails twice, then succeeds
+def test_access_token_calls_retry_500_bursts(sim, client, clock):
+    client.organization()
+    clock.advance(200)
+    sim.fail_next(2)  # the renewal fails twice, then succeeds
     assert client.organization().id == "org_7d3f2a"
-    assert counts(sim) == (3, 1)
+    assert counts(sim) == (1, 1 + 3)
 
 
-def test_token_calls_give_up_after_bounded_retries(sim, client):
+def test_access_token_calls_give_up_after_bounded_retries(sim, client, clock):
+    client.organization()
+    clock.advance(200)
     sim.fail_next(10)
     with pytest.raises(errors.ServerError):
         client.organization()
-    assert counts(sim) == (3, 0)
+    assert counts(sim) == (1, 1 + 3)
+    sim.fail_next(0)
+
+
+def test_refresh_token_500_is_not_retried(sim, client, clock, wall):
+    """A 5xx may come after X Booker minted the token: asking again would revoke it."""
+    sim.fail_next(1)
+    with pytest.raises(errors.ServerError) as info:
+        client.organization()
+    assert info.value.operation == "issue refresh token"
+    assert counts(sim) == (1, 0)
+    clock.advance(5)  # past the short cache of the failure
+    with pytest.raises(errors.ReissueRefusedError):
+        client.organization()
+    assert counts(sim) == (1, 0)
+    wall.advance(61)
+    clock.advance(5)
+    assert client.organization().id == "org_7d3f2a"
+    assert counts(sim) == (2, 1)
+
+
+def test_refresh_token_connect_failure_is_retried(store, clock, wall):
+    """A refused connection provably never reached X Booker, so issuance may retry it:
+    nothing listens on the port until the retry's back-off opens it."""
+    from bot.simulator import Simulator, SimulatorServer
+    from bot.xbooker.client import XBookerClient
+    from tests.helpers import CREDS, free_port
+
+    port = free_port()
+    late = Simulator()
+    opened: list[SimulatorServer] = []
+
+    def open_port(_seconds: float) -> None:
+        if not opened:
+            opened.append(SimulatorServer(late, port=port).start())
+
+    retry = RetryPolicy(sleep=open_port, rng=lambda: 0.5)
+    client = XBookerClient(
+        f"http://127.0.0.1:{port}", CREDS, store, retry=retry, clock=clock, wall=wall
+    )
+    try:
+        assert client.organization().id == "org_7d3f2a"
+    finally:
+        client.close()
+        for server in opened:
+            server.stop()
+    assert (late.count("refresh"), late.count("access")) == (1, 1)
 
 
 def test_wall_clock_jump_has_no_effect(sim, client, wall):

@@ -97,4 +97,10 @@ MIGRATIONS: list[str] = [
     INSERT INTO audit_head (id, last_id, last_hash, row_count, mac)
         SELECT 1, id, hash, (SELECT COUNT(*) FROM audit), '' FROM audit ORDER BY id DESC LIMIT 1;
     """,
+    # 3: when a refresh token was last requested, kept with the lease: an attempt that
+    # timed out may still have invalidated the previous token, so the once-a-minute rule
+    # counts attempts, and every process sharing the file must see them.
+    """
+    ALTER TABLE leases ADD COLUMN attempted_at REAL;
+    """,
 ]

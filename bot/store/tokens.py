@@ -7,10 +7,23 @@ reuses a token minted for a different one. Processes sharing the file take the
 lease row before issuing and compare generations after, so two of them never
 issue competing tokens. Wall-clock times are used here because they are
 compared across processes.
+
+The lease row outlives each lease: it keeps the time of the last issuance
+*attempt*, written before the call goes out. A request that timed out may still
+have produced a token (and so invalidated the previous one), so the
+once-a-minute rule has to count attempts that left no stored token behind, and
+a process that restarts, or another one on the same file, has to see them too.
+
+A lease names its holder's host and pid, so that a lease left by a process that
+died (``kill -9`` mid-issuance) is taken over at once instead of blocking every
+other process until it expires.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 
 from bot.secret import Secret
@@ -34,6 +47,35 @@ class StoredRefresh:
 
 class GenerationConflict(Exception):
     """Another process stored a newer refresh token first; reload and adopt it."""
+
+
+def lease_holder() -> str:
+    """A holder name for this process: host and pid, so that others can tell when it
+    has died, and a random part, so that a reused pid or a second manager in the
+    same process is never taken for this one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_gone(holder: str) -> bool:
+    """True only when ``holder`` ran on this host and its process no longer exists.
+
+    Anything else (another host, a name in an older format, a pid that exists or
+    belongs to another user) counts as alive: taking over a live holder's lease
+    would let two processes issue competing tokens.
+    """
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3:
+        return False
+    host, pid, _ = parts
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
 
 
 class RefreshTokenStore:
@@ -86,12 +128,16 @@ class RefreshTokenStore:
         return StoredRefresh(token, current + 1, now, reissues)
 
     def acquire_lease(self, holder: str, now: float, ttl: float) -> bool:
-        """Take the issuance lease unless another holder has a live one."""
+        """Take the issuance lease unless another holder has a live one.
+
+        A holder that is known to be dead does not have a live lease, whatever its
+        expiry says: waiting it out would stall every command for the lease's TTL.
+        """
         with self._store.write() as db:
             row = db.conn.execute(
                 "SELECT holder, expires_at FROM leases WHERE name = ?", (self._lease_name,)
             ).fetchone()
-            if row and row[0] != holder and row[1] > now:
+            if row and row[0] != holder and row[1] > now and not holder_gone(row[0]):
                 return False
             db.conn.execute(
                 "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
@@ -101,8 +147,28 @@ class RefreshTokenStore:
             )
             return True
 
+    def last_attempt(self) -> float | None:
+        """Wall time of the last issuance attempt by any process, or None if none was made."""
+        row = self._store.query_one(
+            "SELECT attempted_at FROM leases WHERE name = ?", (self._lease_name,)
+        )
+        return None if row is None else row["attempted_at"]
+
+    def record_attempt(self, holder: str, now: float) -> bool:
+        """Note an issuance attempt, committed before the request is sent, so that a
+        crash or a timeout cannot lose it. False if ``holder`` no longer holds the lease
+        (it lapsed and was taken): the caller must not issue then."""
+        with self._store.write() as db:
+            cursor = db.conn.execute(
+                "UPDATE leases SET attempted_at = ? WHERE name = ? AND holder = ?",
+                (now, self._lease_name, holder),
+            )
+            return cursor.rowcount == 1
+
     def release_lease(self, holder: str) -> None:
+        """Free the lease; the row stays, because it carries the last attempt's time."""
         with self._store.write() as db:
             db.conn.execute(
-                "DELETE FROM leases WHERE name = ? AND holder = ?", (self._lease_name, holder)
+                "UPDATE leases SET holder = '', expires_at = 0 WHERE name = ? AND holder = ?",
+                (self._lease_name, holder),
             )

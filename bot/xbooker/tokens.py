@@ -19,24 +19,36 @@ Renewal rules (docs/architecture.md, "Token manager"):
 * Wrong client id / secret / organization, or an app that stays expired after
   one new refresh token, is final: the error is cached for a minute so a burst
   of commands cannot become a burst of auth calls.
+
+Issuing a refresh token is not idempotent: every request that reaches X Booker
+may mint a token and so invalidate the one every process is using, whether or
+not its answer ever arrives. So an issuance is sent once, retried only when the
+connection was never made, and an ambiguous failure (a timeout, a 5xx, a cut
+connection) is reported rather than replayed. The attempt is written to the
+lease row before the request goes out, and the once-a-minute rule counts those
+attempts, not the tokens that made it to the store: otherwise a slow X Booker
+would get a fresh request, and revoke the previous token, on every command.
+
+Access tokens are registered with the log scrubber with an expiry, so that
+months of renewals do not grow the scrubber's pattern; the refresh token is
+long-lived and stays registered for good.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import httpx
 
+from bot import logs
 from bot.config import XBookerCredentials
 from bot.secret import Secret
-from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh
+from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh, lease_holder
 from bot.xbooker import errors
 from bot.xbooker import messages as m
 from bot.xbooker.transport import RetryPolicy, send
@@ -49,6 +61,10 @@ FINAL_FAILURE_TTL = 60.0
 TRANSIENT_FAILURE_TTL = 3.0
 ADVISORY_BACKOFF = 5.0
 LEASE_TTL = 30.0
+# How long the log scrubber keeps an access token after its lifetime: X Booker
+# counts the lifetime from when it handled the request, a little after we did,
+# and a call sent just before expiry may log its failure a little after.
+SCRUB_GRACE = 60.0
 
 # Messages that mean "this refresh token can no longer mint access tokens".
 _REFRESH_UNUSABLE = {
@@ -118,7 +134,7 @@ class TokenManager:
         self.windows = windows or Windows.for_lifetime()
         self._retry = retry or RetryPolicy(sleep=sleep, rng=rng)
         self._clock, self._wall, self._sleep, self._rng = clock, wall, sleep, rng
-        self._holder = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._holder = lease_holder()
         self._lock = threading.Lock()
         self._snapshot: AccessSnapshot | None = None
         self._refresh: StoredRefresh | None = None
@@ -257,7 +273,11 @@ class TokenManager:
         return self._refresh
 
     def _issue(self, seen: StoredRefresh | None, reason: str) -> StoredRefresh:
-        """Issue a refresh token under the lease, unless someone else just did."""
+        """Issue a refresh token under the lease, unless someone else just did.
+
+        The attempt is committed to the lease row before the request is sent, so a
+        timeout, a crash or a second process cannot make it look as if none was made.
+        """
         deadline = self._clock() + LEASE_TTL
         while not self._store.acquire_lease(self._holder, self._wall(), LEASE_TTL):
             if self._clock() > deadline:
@@ -270,14 +290,11 @@ class TokenManager:
             seen_generation = seen.generation if seen is not None else 0
             if stored is not None and stored.generation > seen_generation:
                 return stored
-            if stored is not None:
-                age = self._wall() - stored.issued_at
-                if age < REISSUE_INTERVAL:
-                    raise errors.ReissueRefusedError(
-                        f"X Booker refused the refresh token ({reason}), but it was issued "
-                        f"{age:.0f} s ago and at most one is issued a minute: another process "
-                        "may be using this delegated app, or the egress IP changed"
-                    )
+            self._check_interval(stored, reason)
+            if not self._store.record_attempt(self._holder, self._wall()):
+                raise errors.ReissueRefusedError(
+                    "the refresh-token lease lapsed before the request was sent; try again shortly"
+                )
             token = self._call_refresh()
             saved = self._store.save(token, stored.generation if stored else 0, self._wall())
         except GenerationConflict:
@@ -301,19 +318,62 @@ class TokenManager:
             )
         return saved
 
+    def _check_interval(self, stored: StoredRefresh | None, reason: str) -> None:
+        """At most one issuance attempt a minute, counting the ones that got no answer."""
+        now = self._wall()
+        if stored is not None:
+            age = now - stored.issued_at
+            if age < REISSUE_INTERVAL:
+                raise errors.ReissueRefusedError(
+                    f"X Booker refused the refresh token ({reason}), but it was issued "
+                    f"{age:.0f} s ago and at most one is issued a minute: another process "
+                    "may be using this delegated app, or the egress IP changed"
+                )
+        attempted = self._store.last_attempt()
+        if attempted is not None and now - attempted < REISSUE_INTERVAL:
+            raise errors.ReissueRefusedError(
+                f"a new refresh token is needed ({reason}), but one was requested "
+                f"{now - attempted:.0f} s ago without a usable answer, and at most one is "
+                "requested a minute: each request may invalidate the previous token"
+            )
+
     # -- the two auth calls ---------------------------------------------------
 
     def _call_refresh(self) -> Secret:
+        """One issuance request: retried only if the connection was never made."""
         self.counters.refresh_calls += 1
         secret = {"client-secret": self._credentials.client_secret.reveal()}
-        return self._auth_call("refresh", secret, "refreshToken", "issue refresh token")
+        operation = "issue refresh token"
+        try:
+            value = self._auth_call("refresh", secret, "refreshToken", operation, False)
+        except errors.OutcomeUnknownError as exc:
+            # The transport's word for "maybe applied"; its advice (check the state
+            # before retrying) fits a write, not a token. Same facts, token terms.
+            if exc.status is not None and exc.status >= 500:
+                raise errors.ServerError(exc.message, exc.status, operation) from None
+            raise errors.TransportError(
+                f"{exc.message.partition(';')[0]} while issuing a refresh token; X Booker "
+                "may have issued one anyway (which invalidates the previous one), so none "
+                "is requested again for a minute",
+                exc.status,
+                operation,
+            ) from None
+        return Secret(value)
 
     def _call_access(self, refresh: Secret) -> Secret:
         self.counters.access_calls += 1
         bearer = {"Authorization": f"Bearer {refresh.reveal()}"}
-        return self._auth_call("access", bearer, "accessToken", "get access token")
+        value = self._auth_call("access", bearer, "accessToken", "get access token", True)
+        # Registered with an expiry before Secret() registers it for good. The
+        # scrubber runs on the real monotonic clock whatever clock this manager was
+        # given, so the deadline is the lifetime from now on that clock.
+        expires_at = time.monotonic() + self.windows.lifetime + SCRUB_GRACE
+        logs.register_secret(value, expires_at=expires_at)
+        return Secret(value)
 
-    def _auth_call(self, path: str, credential: dict, field: str, operation: str) -> Secret:
+    def _auth_call(
+        self, path: str, credential: dict, field: str, operation: str, idempotent: bool
+    ) -> str:
         headers = {
             "organization-id": self._credentials.organization_id,
             "client-id": self._credentials.client_id,
@@ -322,13 +382,13 @@ class TokenManager:
         data = send(
             lambda: self._http.get(f"{self._auth_url}/tokens/{path}", headers=headers),
             operation=operation,
-            idempotent=True,
+            idempotent=idempotent,
             policy=self._retry,
         )
         value = data.get(field)
         if not isinstance(value, str) or not value.strip() or len(value) > 8192:
             raise errors.TransportError(f"X Booker's answer has no usable {field}", 200, operation)
-        return Secret(value)
+        return value
 
 
 class XBookerAuth(httpx.Auth):
