@@ -140,12 +140,6 @@ class FakeSlack:
         raise AssertionError(f"expected {count} response_url posts, got {got}")
 
 
-if __name__ == "__main__":
-    fake = FakeSlack()
-    print(fake.url, flush=True)
-    fake.serve_forever()
-
-
 def invalid(params: dict) -> str | None:
     """Slack's refusal of a message's blocks, for the limits Slack enforces: 50 blocks,
     150 characters a header, 3,000 a section text (2,000 a field), text objects that are
@@ -171,3 +165,9 @@ def invalid(params: dict) -> str | None:
                 return "invalid_blocks"
             total += len(text)
     return "msg_blocks_too_long" if total > 12_000 else None
+
+
+if __name__ == "__main__":
+    fake = FakeSlack()
+    print(fake.url, flush=True)
+    fake.serve_forever()
