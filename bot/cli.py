@@ -78,7 +78,9 @@ def _check_start_up(settings: Settings, store: Store, team: str) -> None:
             log.warning("%s", warning)
 
 
-def _slack_app(settings: Settings, store: Store, team: str, slack, socket_mode: bool = False):
+def _slack_app(
+    settings: Settings, store: Store, team: str, slack, socket_mode: bool = False, **app_options
+):
     """The Bolt app with its executor, and the approval sweeper running beside it."""
     import threading
 
@@ -90,7 +92,9 @@ def _slack_app(settings: Settings, store: Store, team: str, slack, socket_mode: 
     client = runtime.xbooker_client(settings, store)
     engine = runtime.engine(settings, store, team, client, SlackNotifier(slack))
     executor = DrainingExecutor()
-    app = build_app(settings, engine, client=slack, executor=executor, socket_mode=socket_mode)
+    app = build_app(
+        settings, engine, client=slack, executor=executor, socket_mode=socket_mode, **app_options
+    )
     threading.Thread(
         target=sweep_forever, args=(engine.approvals,), name="approval-sweeper", daemon=True
     ).start()
@@ -112,7 +116,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     assert settings.slack_signing_secret is not None  # required above
 
     def factory() -> WebApp:  # runs in the worker, after the fork
-        app, executor = _slack_app(settings, Store(settings.db_path), team, web_client(settings))
+        store = Store(settings.db_path)
+        # WebApp checks every signature before Bolt sees the request.
+        app, executor = _slack_app(
+            settings, store, team, web_client(settings), verified_before=True
+        )
         return WebApp(app, executor, settings.slack_signing_secret.reveal())
 
     return serve.run(settings, factory, args.host, args.port or settings.port)
@@ -235,6 +243,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings()
     store = open_store(settings)
+    if args.action == "seal":
+        entry = audit.Entry(f"cli:{getpass.getuser()}", "cli", "audit seal", "sealed")
+        verdict = audit.seal(store, settings.audit_key, entry)
+        if not verdict.ok:
+            print(f"audit log: not sealed, the chain is broken: {verdict.reason}")
+            return 1
+        print(f"audit log: head sealed over {verdict.rows} row(s) (recorded in the log)")
+        return 0
     if args.action == "head":
         found = audit.head(store)
         print(found if found else "audit head: the log is empty")
@@ -385,8 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "action",
         nargs="?",
-        choices=["verify", "head"],
-        help="verify: check the chain and its head; head: print the head to keep elsewhere",
+        choices=["verify", "head", "seal"],
+        help="verify: check the chain and its head; head: print the head to keep elsewhere; "
+        "seal: seal the head over the log as it is (after checking it)",
     )
     p.add_argument(
         "--anchor",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from bot.config import Settings, require
+from bot.core.text import one_line
 from bot.store import Store
 from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker import errors
@@ -38,7 +39,7 @@ def run(settings: Settings, store: Store, out: TextIO) -> int:
         except errors.XBookerError as exc:
             advice = advise(exc)
             status = f" (HTTP {exc.status})" if exc.status is not None else ""
-            print(f"error: X Booker said{status}: {exc.message}", file=out)
+            print(f"error: X Booker said{status}: {one_line(exc.message)}", file=out)
             print(f"  meaning: {advice.meaning}", file=out)
             print(f"  what to do: {advice.action}", file=out)
             return 1
@@ -48,6 +49,6 @@ def run(settings: Settings, store: Store, out: TextIO) -> int:
         f"{state['access_calls']} access call(s))",
         file=out,
     )
-    print(f"organization: {organization.name} ({organization.id})", file=out)
+    print(f"organization: {one_line(organization.name)} ({one_line(organization.id)})", file=out)
     print("doctor: all checks passed", file=out)
     return 0

@@ -314,3 +314,30 @@ def test_export_writes_each_row_before_reading_the_next(tmp_path, fmt):
         import json
 
         assert len(json.loads(out.getvalue())) == 5
+
+
+def test_an_unsealed_head_is_never_sealed_by_appends_only_by_an_operator(tmp_path):
+    key = Secret("audit-key-123456")
+    store = Store(tmp_path / "a.db")
+    _fill(store, key, 6)
+    conn = store.db().conn
+    conn.execute("DELETE FROM audit WHERE id > 4")  # cut, and blank the head to match
+    last = conn.execute("SELECT hash FROM audit WHERE id = 4").fetchone()[0]
+    conn.execute(
+        "UPDATE audit_head SET last_id = 4, last_hash = ?, row_count = 4, mac = ''", (last,)
+    )
+    conn.execute("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'")
+    _fill(store, key, 3)  # the bot goes on appending
+    verdict = audit.verify(store, key)
+    assert not verdict.ok and "not sealed" in verdict.reason
+    sealed = audit.seal(store, key, audit.Entry("cli:ops", "cli", "audit seal", "sealed"))
+    assert sealed.ok and audit.verify(store, key).ok
+    assert audit.rows(store, 1)[0]["action"] == "audit seal"
+
+
+def test_a_headless_log_with_rows_is_not_blessed_by_the_next_append(tmp_path):
+    store = Store(tmp_path / "a.db")
+    _fill(store, None, 4)
+    store.db().conn.execute("DELETE FROM audit_head")
+    _fill(store, None, 1)
+    assert not audit.verify(store, None).ok

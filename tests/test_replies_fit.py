@@ -91,11 +91,13 @@ def test_hostile_values_in_every_view(world, name):
             assert not re.search(r"<[!@#h][^>]*(EVIL|evil|channel|here)", text), text
 
 
-def test_sixty_long_named_members_each_appear_on_exactly_one_page(world):
+@pytest.mark.parametrize("name", ["N" * 300, "&<>" * 40], ids=["long", "grows-when-escaped"])
+def test_sixty_long_named_members_each_appear_on_exactly_one_page(world, name):
     for member_id in list(world.sim.members):
         del world.sim.members[member_id]
-    long = [f"Member {i:02d} " + "N" * 300 for i in range(60)]
-    made = add_members(world, long)
+    made = add_members(world, [f"Member {i:02d} {name}" for i in range(60)])
+    for member in made:
+        member["email"] = "a&b" * 40 + member["email"]
     seen: list[str] = []
     page, pages = 1, None
     while True:
@@ -110,6 +112,19 @@ def test_sixty_long_named_members_each_appear_on_exactly_one_page(world):
         assert f"page={page + 1}" in footer
         page += 1
     assert sorted(seen) == sorted(m["id"] for m in made)  # every member exactly once
+
+
+def test_approvals_with_long_previews_are_each_listed_once(world):
+    world.sim.organization["name"] = "O" * 480
+    for i in range(23):
+        world.handle(f'org update name="{i:02d}{"P" * 470}"', user=OPERATOR)
+    seen = []
+    for page in (1, 2):
+        reply = world.handle(f"approvals page={page}", user=OPERATOR)
+        assert invalid({"blocks": reply.blocks}) is None
+        assert "did not fit" not in json.dumps(reply.blocks)
+        seen += re.findall(r"\*#(\d+)\*", reply.text)
+    assert sorted(map(int, seen)) == list(range(1, 24))
 
 
 def test_approvals_are_paged(world):
@@ -139,12 +154,18 @@ def test_a_refused_reply_is_sent_again_as_text(world):
         "x" * 2995 + " <!date^1700000000^{date}|2023> tail",
         "x" * 2990 + " `a code span that runs past the end` tail",
         "word " * 700,
+        "x" * 2960 + " `aaaa bbbb`" + "y" * 100,
+        "x" * 2910
+        + " <!date^1796073958^{date_short_pretty} {time}|2026-11-30 21:25 UTC>"
+        + "y" * 99,
+        "x" * 2995 + "&amp;&lt;&gt;" * 5,
     ],
 )
 def test_fallback_text_is_cut_only_at_token_boundaries(text):
     cut = clip_markup(text, 3000)
     assert len(cut) <= 3000 and cut.endswith("…")
     assert cut.count("<") == cut.count(">") and cut.count("`") % 2 == 0
+    assert cut.rfind("&") <= cut.rfind(";")
 
 
 def test_an_oversized_reply_says_what_it_left_out():
@@ -165,3 +186,16 @@ def test_direct_messages_are_sanitised_too(world):
     for text in texts({"text": dm["text"], "blocks": blocks}):
         assert not any(ch in text for ch in INVISIBLE) and "<!channel>" not in text
         assert "*not now*" not in text
+
+
+def test_fifty_small_blocks_are_kept_whole():
+    reply = Reply("fifty", [section(f"line {i}") for i in range(50)])
+    assert len(reply.blocks) == 50 and "did not fit" not in json.dumps(reply.blocks)
+
+
+@pytest.mark.parametrize(
+    "text", ["members list --share role=owner", "members list role=owner —share"]
+)
+def test_share_anywhere_and_as_a_phone_types_it(world, text):
+    reply = world.ask(text, user=VIEWER)
+    assert reply["response_type"] == "in_channel" and "Members: page 1" in reply["text"]

@@ -133,7 +133,20 @@ def test_junk_gets_400_or_401_and_no_traceback(server):
         (b"payload=%7Bjunk", _signed_raw(b"payload=%7Bjunk"), 400),
         (b"\xff\xfe\x00junk", _signed_raw(b"\xff\xfe\x00junk"), 400),
         (b"token=x", _signed_raw(b"token=x", str(int(time.time()) - 3600)), 401),  # stale
+        (b"token=x", {"x-slack-request-timestamp": "9" * 5000, "x-slack-signature": "v0=0"}, 401),
     ]
+    for body in (  # signed, but not a shape Bolt can read
+        b"[]",
+        b"1",
+        b"null",
+        b"payload=1",
+        b"payload=%5B%5D",
+        b"a=1&payload=%7Bjunk",
+        b"{junk",
+        b'{"type":"block_actions","actions":[1]}',
+        b"payload=" + b'{"type":"block_actions","actions":[1]}'.replace(b"{", b"%7B"),
+    ):
+        cases.append((body, _signed_raw(body), 400))
     for body, headers, status in cases:
         assert httpx.post(events, content=body, headers=headers, timeout=5).status_code == status
     assert httpx.get(f"{url}/healthz").status_code == 200

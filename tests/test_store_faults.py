@@ -126,3 +126,20 @@ def test_admin_decisions_on_a_locked_database_change_nothing(busy_world):
     assert "nothing was changed" in reply
     assert w.approvals.load(rid).status == "pending"
     assert "done." in w.handle(f"approvals approve {rid}", ADMIN).text
+
+
+def test_queued_writers_each_answer_within_the_busy_timeout(busy_world):
+    w = busy_world
+    w.ask("org")
+    raw = hold_write_lock(w)
+    started = time.monotonic()
+    try:
+        paths = [
+            w.command(f"members add q{i}@x.example", user=OPERATOR)[1] for i in range(6)
+        ]
+        answers = [w.wait_response(path, timeout=5) for path in paths]
+    finally:
+        raw.execute("ROLLBACK")
+        raw.close()
+    assert time.monotonic() - started < 3  # not 6 x 0.3 s in turn, and never minutes
+    assert all("nothing was changed" in a["text"] for a in answers)

@@ -30,6 +30,11 @@ TIGHT = httpx.Timeout(0.5, connect=0.5)
 SLOW = 1.0
 
 
+def _namespace() -> str:
+    """This process's PID namespace, as lease holder names carry it."""
+    return str(os.stat("/proc/self/ns/pid").st_ino)
+
+
 def refresh_store(store, sim_server) -> RefreshTokenStore:
     return RefreshTokenStore(
         store, TokenKey(sim_server.url, CREDS.organization_id, CREDS.client_id)
@@ -159,7 +164,7 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(
     sim, sim_server, store, make_client, clock, wall
 ):
     tokens = refresh_store(store, sim_server)
-    holder = f"{socket.gethostname()}:{dead_pid()}:deadbeef"
+    holder = f"{socket.gethostname()}:{_namespace()}:{dead_pid()}:deadbeef"
     assert tokens.acquire_lease(holder, wall(), 10**9)  # would outlive us all
     waited: list[float] = []
 
@@ -176,9 +181,10 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(
 @pytest.mark.parametrize(
     "holder",
     [
-        f"{socket.gethostname()}:{os.getppid()}:alive",  # a live process on this host
-        f"{socket.gethostname()}:{os.getpid()}:othermgr",  # another manager, this process
-        "elsewhere.invalid:1:remote",  # another host: its pids mean nothing here
+        f"{socket.gethostname()}:{_namespace()}:{os.getppid()}:alive",  # live, this host
+        f"{socket.gethostname()}:{_namespace()}:{os.getpid()}:othermgr",  # this process
+        f"{socket.gethostname()}:1:{dead_pid()}:otherns",  # another PID namespace
+        "elsewhere.invalid:1:1:remote",  # another host: its pids mean nothing here
         "12345:legacyfmt",  # a holder name without a host: never presumed dead
     ],
 )
@@ -194,9 +200,9 @@ def test_lease_of_a_live_or_unknown_holder_is_respected(
     assert sim.count("refresh") == 0
 
 
-def test_lease_holder_names_host_and_pid(client):
-    host, pid, _ = client.tokens._holder.rsplit(":", 2)
-    assert (host, int(pid)) == (socket.gethostname(), os.getpid())
+def test_lease_holder_names_host_namespace_and_pid(client):
+    host, namespace, pid, _ = client.tokens._holder.rsplit(":", 3)
+    assert (host, namespace, int(pid)) == (socket.gethostname(), _namespace(), os.getpid())
 
 
 def test_kill_9_during_issuance_does_not_stall_the_restart(sim, sim_server, store, make_client):
@@ -279,3 +285,10 @@ def test_manager_registers_access_tokens_with_an_expiry(sim, client):
     assert logs._known[refresh] is None
     assert logs._known[CREDS.client_secret.reveal()] is None
     assert logs.scrub(f"{access} {refresh}") == "[redacted] [redacted]"
+
+
+def test_a_wall_clock_stepped_back_does_not_block_issuance(sim, client, wall):
+    client.organization()
+    wall.advance(-3600)  # NTP steps the clock back an hour
+    sim.issue_refresh_out_of_band()  # our refresh token is superseded meanwhile
+    assert client.organization().id == "org_7d3f2a"

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
-import socket
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -38,7 +37,7 @@ from bot.core.params import jsonable
 from bot.core.replies import Reply, esc
 from bot.core.roles import at_least
 from bot.store import approvals as store
-from bot.store import audit
+from bot.store import audit, holders
 from bot.store.approvals import Request
 from bot.xbooker import errors
 from bot.xbooker.client import InvalidArgument
@@ -82,28 +81,6 @@ class Refused(Exception):
         self.text = text
 
 
-def _holder() -> str:
-    """Who claims an execution: host and pid (to tell a dead local process at once)
-    and a random boot id (so a reused pid is not mistaken for us)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
-
-
-def _gone(holder: str | None) -> bool:
-    """True when the claim's process ran on this host and no longer exists."""
-    if not holder or holder.count(":") < 2:
-        return False
-    host, pid, _ = holder.rsplit(":", 2)
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, owned by someone else
-        return False
-    return False
-
-
 class Approvals:
     def __init__(
         self,
@@ -114,7 +91,7 @@ class Approvals:
         self.svc = svc
         self.notifier = notifier
         self.clock = clock
-        self.holder = _holder()
+        self.holder = holders.name()
         # Requests a thread of this process is claiming or executing right now, with how
         # many threads: a losing decider must not unmark the winner's execution.
         self._live: Counter[int] = Counter()
@@ -180,8 +157,11 @@ class Approvals:
         request = self._load(rid)
         ts = self.notifier.post(settings.approvals_channel, self.card(request))
         if ts:
-            with self.svc.store.write() as db:
-                store.set_message(db, rid, settings.approvals_channel, ts)
+            try:
+                with self.svc.store.write() as db:
+                    store.set_message(db, rid, settings.approvals_channel, ts)
+            except sqlite3.Error as exc:  # the request exists: its card's nonce still binds
+                log.error("could not store the card of request #%d: %s", rid, exc)
         return cards.created(request, settings.approvals_channel if ts else None)
 
     # -- decisions: check, record, act ---------------------------------------------------------
@@ -520,7 +500,7 @@ class Approvals:
             with self._live_lock:
                 return request.id not in self._live
         stale = (request.claimed_at or 0) < self.clock() - STALE_CLAIM
-        return stale or _gone(request.claimed_by)
+        return stale or holders.gone(request.claimed_by)
 
     def _expire(self, rid: int) -> bool:
         with self.svc.store.write() as db:

@@ -17,6 +17,7 @@ from bot.core.replies import (
     MAX_TEXT,
     Reply,
     chunks,
+    clip_markup,
     code,
     context,
     esc,
@@ -195,7 +196,7 @@ def open_list(requests: list[tuple[Request, bool]], total: int, page: int, size:
     lines = [
         f"• *#{r.id}* {code(r.command)} by {render.user(r.requester)}: {state(r, unknown)}"
         + (f", expires {when(r.expires_at)}" if r.status == "pending" else "")
-        + (f" · {r.lines[0]}" if r.lines else "")
+        + (f" · {clip_markup(r.lines[0], 300)}" if r.lines else "")
         for r, unknown in requests
     ]
     title_text = f"Open approval requests: page {page} of {pages} ({total} in all)"

@@ -9,6 +9,8 @@ from bot.core import registry
 from bot.core.lexer import LexError, Token, tokenize
 from bot.core.registry import Command, lookup
 
+SHARE_SPELLINGS = ("--share", "—share", "–share")
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -35,9 +37,10 @@ def parse(text: str) -> Parsed:
         raise ParseError(str(exc)) from None
     if tokens and tokens[0].text.lower() in ("/xbooker", "xbooker") and tokens[0].bare:
         tokens = tokens[1:]
-    share = False
-    if tokens and tokens[-1].bare and tokens[-1].text.lower() == "--share":
-        share, tokens = True, tokens[:-1]
+    # "--share" anywhere among the words (a phone may turn its "--" into a dash).
+    flags = [t for t in tokens if t.bare and t.text.lower() in SHARE_SPELLINGS]
+    share = bool(flags)
+    tokens = [t for t in tokens if t not in flags]
     if not tokens:
         raise ParseError("no command given")
     leading = [t.text for t in tokens[:2] if t.bare]

@@ -8,7 +8,6 @@ from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
 from bot.core.replies import Reply, chunks, code, context, esc, fields, header, ours, section
-from bot.core.text import clip
 from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
@@ -70,10 +69,9 @@ def org_update(inv: Invocation, args: dict, change: Change) -> Reply:
 def member_line(m: Member) -> str:
     """One member, one line, of bounded length whatever X Booker sends (a page of these
     must fit one message): the name and email are cut with "…" if very long."""
-    name = esc(clip(m.name, 80)) if m.name else "(no name)"
+    name = esc(m.name, 80) if m.name else "(no name)"
     extra = " · invited" if m.status == "invited" else ""
-    role, ident = esc(clip(m.role, 20)), code(clip(m.id, 64))
-    return f"*{name}* · {esc(clip(m.email, 120))} · {role}{extra} · {ident}"
+    return f"*{name}* · {esc(m.email, 120)} · {esc(m.role, 20)}{extra} · {code(m.id, 64)}"
 
 
 def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:

@@ -36,14 +36,30 @@ def ours(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def esc(value: object) -> str:
-    """A value as one line of mrkdwn that can start no markup, mention or formatting."""
-    return ours(_FORMATTING.sub(lambda m: _LOOKALIKE[m.group()], one_line(value)))
+def esc(value: object, limit: int | None = None) -> str:
+    """A value as one line of mrkdwn that can start no markup, mention or formatting;
+    with ``limit``, at most that many characters *after* escaping, cut between
+    entities and marked "…" (so a row's size is known whatever the value holds)."""
+    return _bounded(_FORMATTING.sub(lambda m: _LOOKALIKE[m.group()], one_line(value)), limit)
 
 
-def code(value: object) -> str:
+def code(value: object, limit: int | None = None) -> str:
     """A value as an inline code span, shown exactly (backticks cannot be escaped)."""
-    return "`" + ours(one_line(value).replace("`", _LOOKALIKE["`"])) + "`"
+    return "`" + _bounded(one_line(value).replace("`", _LOOKALIKE["`"]), limit) + "`"
+
+
+def _bounded(text: str, limit: int | None) -> str:
+    escaped = ours(text)
+    if limit is None or len(escaped) <= limit:
+        return escaped
+    out, size = [], 0
+    for ch in text:
+        piece = ours(ch)
+        if size + len(piece) > limit - 1:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out) + "…"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -56,15 +72,19 @@ def clip_markup(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    opened = cut.rfind("<")
-    if opened > cut.rfind(">"):
-        cut = cut[:opened]
-    if cut.count("`") % 2:
-        cut = cut[: cut.rfind("`")]
     space = max(cut.rfind(" "), cut.rfind("\n"))
     if space > len(cut) - 40:  # a word boundary nearby reads better than half a word
         cut = cut[:space]
-    return cut.rstrip() + "…"
+    while True:  # then back out of any token the cut is inside, until none is open
+        opened = cut.rfind("<")
+        if opened > cut.rfind(">"):
+            cut = cut[:opened]
+        elif cut.count("`") % 2:
+            cut = cut[: cut.rfind("`")]
+        elif cut.rfind("&") > cut.rfind(";"):  # half an entity such as &amp;
+            cut = cut[: cut.rfind("&")]
+        else:
+            return cut.rstrip() + "…"
 
 
 def block_text_size(block: dict) -> int:
@@ -137,9 +157,10 @@ class Reply:
         """Renderers page their rows to fit; this is the last guard, and it says what it
         left out rather than letting Slack refuse the whole message."""
         kept, size = [], 0
-        for block in self.blocks:
+        for index, block in enumerate(self.blocks):
             cost = block_text_size(block)
-            if len(kept) == MAX_BLOCKS - 1 or size + cost > MAX_MESSAGE - 200:
+            last_slot = len(kept) == MAX_BLOCKS - 1 and index < len(self.blocks) - 1
+            if last_slot or size + cost > MAX_MESSAGE - 200:
                 left = len(self.blocks) - len(kept)
                 kept.append(context(f"({left} more part(s) did not fit one Slack message)"))
                 break

@@ -108,7 +108,10 @@ def build_app(
     client: WebClient | None = None,
     executor: concurrent.futures.Executor | None = None,
     socket_mode: bool = False,
+    verified_before: bool = False,
 ) -> App:
+    """``verified_before``: the WSGI app in front (:mod:`bot.slack.web`) has checked every
+    request's signature already, so Bolt need not compute it a second time."""
     client = client or web_client(settings)
     token = client.token
     team = engine.svc.team_id
@@ -126,7 +129,8 @@ def build_app(
     level = bolt_log.level
     bolt_log.setLevel(logging.ERROR)
     try:
-        app = _bolt_app(settings, client, authorize, executor, socket_mode, bolt_log)
+        verify = not (socket_mode or verified_before)
+        app = _bolt_app(settings, client, authorize, executor, socket_mode, verify, bolt_log)
     finally:
         bolt_log.setLevel(level)
     logs.quiet_libraries(logging.getLogger().getEffectiveLevel())
@@ -139,7 +143,7 @@ def build_app(
     return app
 
 
-def _bolt_app(settings, client, authorize, executor, socket_mode, logger) -> App:
+def _bolt_app(settings, client, authorize, executor, socket_mode, verify, logger) -> App:
     return App(
         client=client,
         signing_secret=settings.slack_signing_secret.reveal()
@@ -148,7 +152,7 @@ def _bolt_app(settings, client, authorize, executor, socket_mode, logger) -> App
         process_before_response=True,
         listener_executor=executor or DrainingExecutor(),
         authorize=authorize,
-        request_verification_enabled=not socket_mode,
+        request_verification_enabled=verify,
         url_verification_enabled=not socket_mode,
         logger=logger,
     )

@@ -13,6 +13,7 @@ reply is sent once more as plain text saying what failed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from urllib.parse import urlsplit
@@ -27,11 +28,16 @@ log = logging.getLogger(__name__)
 
 def _allowed(url: str) -> bool:
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+    return _allowed_host(parts.scheme, parts.hostname or "")
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed_host(scheme: str, host: str) -> bool:
+    """Per host, not per reply: every reply goes to one of a handful of hosts."""
+    if scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
         return True
     try:
-        return parts.scheme in ("http", "https") and ipaddress.ip_address(host).is_loopback
+        return scheme in ("http", "https") and ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
 

@@ -87,13 +87,27 @@ def head(store: Store) -> Head | None:
 def append(
     db: sqlite_utils.Database, entry: Entry, key: Secret | None, at: float | None = None
 ) -> int:
-    """Append inside the caller's write transaction; returns the row id."""
+    """Append inside the caller's write transaction; returns the row id.
+
+    The head is read first and names the previous row, so an append is three
+    statements. A head found unsealed (blanked, or left by a database from before
+    heads) is never sealed here: that would bless whatever was done to the log.
+    Only ``seal`` does, on an operator's word."""
     if not db.conn.in_transaction:
         raise RuntimeError("audit rows are written in the transaction of the change they record")
-    last = db.conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    seq = db.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
-    next_id = max(last[0] if last else 0, seq[0] if seq else 0) + 1
-    prev_hash = last[1] if last else GENESIS
+    found = db.conn.execute(
+        "SELECT last_id, last_hash, row_count, mac FROM audit_head WHERE id = 1"
+    ).fetchone()
+    if found is not None:
+        last_id, prev_hash, count, sealed = found[0], found[1], found[2] + 1, bool(found[3])
+    else:
+        last = db.conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        seq = db.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
+        last_id = max(last[0] if last else 0, seq[0] if seq else 0)
+        prev_hash = last[1] if last else GENESIS
+        count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] + 1
+        sealed = last_id == 0  # a new log; a headless one with rows is not ours to bless
+    next_id = last_id + 1
     row = {
         "id": next_id,
         "at": round(at if at is not None else time.time(), 3),
@@ -111,18 +125,41 @@ def append(
         f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
         tuple(row.values()),
     )
-    previous = db.conn.execute("SELECT row_count FROM audit_head WHERE id = 1").fetchone()
-    if previous is None:  # the first row of a new log
-        count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
-    else:
-        count = previous[0] + 1
+    _write_head(db, key, next_id, row["hash"], count, sealed)
+    return next_id
+
+
+def _write_head(
+    db: sqlite_utils.Database,
+    key: Secret | None,
+    last_id: int,
+    last_hash: str,
+    count: int,
+    sealed: bool,
+) -> None:
+    mac = _seal(key, last_id, last_hash, count) if sealed else ""
     db.conn.execute(
         "INSERT INTO audit_head (id, last_id, last_hash, row_count, mac) VALUES (1, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id, "
         "last_hash = excluded.last_hash, row_count = excluded.row_count, mac = excluded.mac",
-        (next_id, row["hash"], count, _seal(key, next_id, row["hash"], count)),
+        (last_id, last_hash, count, mac),
     )
-    return next_id
+
+
+def seal(store: Store, key: Secret | None, entry: Entry) -> Verdict:
+    """Seal the head over the log as it is now, if its chain is intact, and record who
+    did so: for a database from before heads were kept, or after an operator has
+    checked a log that ``verify`` flags only for its head."""
+    verdict = _verify_chain(store, key)
+    if not verdict.ok:
+        return verdict
+    with store.write() as db:
+        last = db.conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        last_id, last_hash = last if last is not None else (0, GENESIS)
+        _write_head(db, key, last_id, last_hash, count, True)
+        append(db, entry, key)
+    return _verify_head(store, key, count + 1)
 
 
 def rows(store: Store, limit: int | None = None) -> list[dict]:
@@ -227,8 +264,8 @@ def _verify_head(store: Store, key: Secret | None, count: int) -> Verdict:
             False,
             count,
             None,
-            "the head record is not sealed (a database from before heads were kept is "
-            "sealed by its next audit row; otherwise its seal was removed)",
+            "the head record is not sealed: its seal was removed, or the database is from "
+            "before heads were kept (check the log, then run 'xbooker-bot audit seal')",
         )
     if not hmac.compare_digest(found.mac, _seal(key, found.last_id, found.last_hash, found.rows)):
         why = "the head record was altered" + ("" if key is None else ", or the audit key differs")

@@ -98,7 +98,12 @@ class Store:
         db = self.db()
         if db.conn.in_transaction:
             raise RuntimeError("nested write transaction")
-        with self._writer:
+        # Waiting here counts against the same busy timeout as waiting on SQLite's lock,
+        # so that a database held by another process answers "busy" in bounded time
+        # instead of each queued thread waiting out the timeout in turn.
+        if not self._writer.acquire(timeout=self.busy_timeout):
+            raise sqlite3.OperationalError("database is locked (writers of this process queued)")
+        try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -107,6 +112,8 @@ class Store:
                 if db.conn.in_transaction:
                     db.conn.rollback()
                 raise
+        finally:
+            self._writer.release()
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = list(self.db().query(sql, params))

@@ -21,12 +21,10 @@ other process until it expires.
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 
 from bot.secret import Secret
+from bot.store import holders
 from bot.store.database import Store
 
 
@@ -47,35 +45,6 @@ class StoredRefresh:
 
 class GenerationConflict(Exception):
     """Another process stored a newer refresh token first; reload and adopt it."""
-
-
-def lease_holder() -> str:
-    """A holder name for this process: host and pid, so that others can tell when it
-    has died, and a random part, so that a reused pid or a second manager in the
-    same process is never taken for this one."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def holder_gone(holder: str) -> bool:
-    """True only when ``holder`` ran on this host and its process no longer exists.
-
-    Anything else (another host, a name in an older format, a pid that exists or
-    belongs to another user) counts as alive: taking over a live holder's lease
-    would let two processes issue competing tokens.
-    """
-    parts = holder.rsplit(":", 2)
-    if len(parts) != 3:
-        return False
-    host, pid, _ = parts
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # it exists, owned by someone else
-        return False
-    return False
 
 
 class RefreshTokenStore:
@@ -137,7 +106,7 @@ class RefreshTokenStore:
             row = db.conn.execute(
                 "SELECT holder, expires_at FROM leases WHERE name = ?", (self._lease_name,)
             ).fetchone()
-            if row and row[0] != holder and row[1] > now and not holder_gone(row[0]):
+            if row and row[0] != holder and row[1] > now and not holders.gone(row[0]):
                 return False
             db.conn.execute(
                 "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "

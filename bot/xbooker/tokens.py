@@ -48,7 +48,8 @@ import httpx
 from bot import logs
 from bot.config import XBookerCredentials
 from bot.secret import Secret
-from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh, lease_holder
+from bot.store import holders
+from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh
 from bot.xbooker import errors
 from bot.xbooker import messages as m
 from bot.xbooker.transport import RetryPolicy, send
@@ -134,7 +135,7 @@ class TokenManager:
         self.windows = windows or Windows.for_lifetime()
         self._retry = retry or RetryPolicy(sleep=sleep, rng=rng)
         self._clock, self._wall, self._sleep, self._rng = clock, wall, sleep, rng
-        self._holder = lease_holder()
+        self._holder = holders.name()
         self._lock = threading.Lock()
         self._snapshot: AccessSnapshot | None = None
         self._refresh: StoredRefresh | None = None
@@ -323,14 +324,16 @@ class TokenManager:
         now = self._wall()
         if stored is not None:
             age = now - stored.issued_at
-            if age < REISSUE_INTERVAL:
+            # A negative age is a wall clock stepped back, not a recent issue: waiting
+            # for the clock to catch up could take hours.
+            if 0 <= age < REISSUE_INTERVAL:
                 raise errors.ReissueRefusedError(
                     f"X Booker refused the refresh token ({reason}), but it was issued "
                     f"{age:.0f} s ago and at most one is issued a minute: another process "
                     "may be using this delegated app, or the egress IP changed"
                 )
         attempted = self._store.last_attempt()
-        if attempted is not None and now - attempted < REISSUE_INTERVAL:
+        if attempted is not None and 0 <= now - attempted < REISSUE_INTERVAL:
             raise errors.ReissueRefusedError(
                 f"a new refresh token is needed ({reason}), but one was requested "
                 f"{now - attempted:.0f} s ago without a usable answer, and at most one is "
