@@ -134,9 +134,7 @@ def test_queued_writers_each_answer_within_the_busy_timeout(busy_world):
     raw = hold_write_lock(w)
     started = time.monotonic()
     try:
-        paths = [
-            w.command(f"members add q{i}@x.example", user=OPERATOR)[1] for i in range(6)
-        ]
+        paths = [w.command(f"members add q{i}@x.example", user=OPERATOR)[1] for i in range(6)]
         answers = [w.wait_response(path, timeout=5) for path in paths]
     finally:
         raw.execute("ROLLBACK")
