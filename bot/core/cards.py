@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from bot.core import registry, render
 from bot.core.replies import (
     MAX_HEADER,
+    MAX_MESSAGE,
     MAX_TEXT,
     Reply,
     chunks,
@@ -27,9 +28,9 @@ from bot.core.replies import (
 from bot.store.approvals import Request
 
 APPROVE, REJECT = "approval_approve", "approval_reject"
-# The part of a message Slack shows in full: kept well below its hard limits so
-# that no section is folded behind "Show more" mid-change.
-MAX_CARD_TEXT = 12_000
+# What the change may take of a card: the message's budget less room for the header,
+# who asked, the expiry line and the buttons.
+MAX_CHANGE_TEXT = MAX_MESSAGE - 1_000
 
 
 def when(ts: float) -> str:
@@ -56,8 +57,8 @@ def too_long(lines: list[str], read_error: str | None) -> str | None:
     total = sum(len(line) for line in lines) + len(read_error or "")
     if longest > MAX_TEXT:
         return f"one changed value makes a line of {longest} characters (at most {MAX_TEXT})"
-    if total > MAX_CARD_TEXT - 1_000:  # room for the header, who asked and the buttons
-        return f"the change takes {total} characters (at most {MAX_CARD_TEXT - 1_000})"
+    if total > MAX_CHANGE_TEXT:
+        return f"the change takes {total} characters (at most {MAX_CHANGE_TEXT})"
     return None
 
 
