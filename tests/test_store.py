@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import threading
-import time
 
 import pytest
 
@@ -103,44 +101,3 @@ def test_lease_excludes_other_holders_until_expiry(store):
     assert not tokens.acquire_lease("a", now=132.0, ttl=30)
     tokens.release_lease("b")
     assert tokens.acquire_lease("a", now=133.0, ttl=30)
-
-
-def test_group_commit_keeps_each_change_and_reports_each_failure(store):
-    """Many threads' changes share transactions; one that fails is undone alone."""
-    store.db().conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-
-    def change(n: int):
-        def run(db):
-            db.conn.execute("INSERT INTO t (n) VALUES (?)", (n,))
-            if n % 10 == 0:
-                raise ValueError(f"change {n} refused")
-            return n
-
-        return run
-
-    counter = iter(range(1, 201))
-    lock = threading.Lock()
-
-    def one() -> object:
-        with lock:
-            n = next(counter)
-        try:
-            return store.grouped(change(n))
-        except ValueError as exc:
-            return str(exc)
-
-    results = run_threads(200, one)
-    kept = {row[0] for row in store.db().conn.execute("SELECT n FROM t")}
-    assert kept == {n for n in range(1, 201) if n % 10}
-    assert sorted(r for r in results if isinstance(r, int)) == sorted(kept)
-    assert sum(isinstance(r, str) for r in results) == 20
-    assert not store.db().conn.in_transaction
-
-
-def test_group_commit_thread_ends_when_idle_and_closes_its_connection(store):
-    store.grouped(lambda db: db.conn.execute("CREATE TABLE u (n INTEGER)"))
-    deadline = time.monotonic() + 5
-    while store._batcher is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert store._batcher is None
-    assert len(store._all) == 1  # this thread's own; the writer's was closed

@@ -70,9 +70,9 @@ class Services:
         return audit.append(db, entry, self.settings.audit_key, self.clock())
 
     def audit(self, entry: audit.Entry) -> int:
-        """Append, for events that change nothing else, in a group commit: the row is
-        committed when this returns, in one transaction with other threads' rows."""
-        return self.store.grouped(lambda db: self.audit_in(db, entry))
+        """Append in a transaction of its own (for events that change nothing else)."""
+        with self.store.write() as db:
+            return self.audit_in(db, entry)
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,15 @@ make the short, explicit transaction the easy thing to write.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import sqlite_utils
 
@@ -30,8 +27,6 @@ from bot.store.schema import MIGRATIONS
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 15.0
-BATCH_LIMIT = 256  # changes one group commit takes at most
-_T = TypeVar("_T")
 
 
 class StoreError(Exception):
@@ -50,9 +45,6 @@ class Store:
         # Writers of this process queue here rather than on SQLite's lock, whose busy
         # handler sleeps 1-100 ms between tries: threads take turns at once.
         self._writer = threading.Lock()
-        self._batch: queue.SimpleQueue = queue.SimpleQueue()
-        self._batcher: threading.Thread | None = None
-        self._batcher_lock = threading.Lock()
         self._create_private()
         self._migrate()
 
@@ -122,88 +114,6 @@ class Store:
                 raise
         finally:
             self._writer.release()
-
-    def grouped(self, change: Callable[[sqlite_utils.Database], _T]) -> _T:
-        """Run ``change`` in a write transaction shared with other threads' changes (a
-        group commit), and return once that transaction has committed.
-
-        For small, independent changes made at a high rate (a command's audit row):
-        under load, one transaction for many of them costs a fraction of one each,
-        and threads stop contending for the write lock. Each change runs under its
-        own savepoint, so one that fails is undone and reported to its caller alone.
-        """
-        if self.db().conn.in_transaction:
-            raise RuntimeError("nested write transaction")
-        done: concurrent.futures.Future = concurrent.futures.Future()
-        self._batch.put((change, done))
-        with self._batcher_lock:
-            if self._batcher is None or not self._batcher.is_alive():
-                self._batcher = threading.Thread(
-                    target=self._commit_batches, name="store-group-commit", daemon=True
-                )
-                self._batcher.start()
-        try:
-            return done.result(timeout=2 * self.busy_timeout + 5)
-        except concurrent.futures.TimeoutError:
-            raise sqlite3.OperationalError("database is locked (group commit)") from None
-
-    def _commit_batches(self) -> None:
-        """The group-commit thread: it ends after a second with nothing to do, so an idle
-        store (or one of the many a test suite opens) keeps no thread."""
-        while True:
-            try:
-                first = self._batch.get(timeout=1.0)
-            except queue.Empty:
-                with self._batcher_lock:
-                    if self._batch.empty():
-                        self._batcher = None
-                        self._close_own_connection()
-                        return
-                continue
-            batch = [first]
-            while len(batch) < BATCH_LIMIT:
-                try:
-                    batch.append(self._batch.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
-
-    def _commit(self, batch: list) -> None:
-        results: list = []
-        try:
-            with self.write() as db:
-                for change, done in batch:
-                    db.execute("SAVEPOINT change")
-                    try:
-                        result = change(db)
-                    except Exception as exc:
-                        db.execute("ROLLBACK TO change")
-                        db.execute("RELEASE change")
-                        done.set_exception(exc)
-                        continue
-                    db.execute("RELEASE change")
-                    results.append((done, result))
-        except BaseException as exc:  # the transaction itself failed: nothing was kept
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for done, result in results:
-            done.set_result(result)
-
-    def _close_own_connection(self) -> None:
-        """Close this thread's connection (for a thread that ends before the store does)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            return
-        with self._all_lock:
-            if db.conn in self._all:
-                self._all.remove(db.conn)
-        with contextlib.suppress(sqlite3.Error):
-            db.conn.close()
-        del self._local.db
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = list(self.db().query(sql, params))
