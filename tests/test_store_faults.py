@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -81,20 +83,43 @@ def test_a_write_x_booker_applied_but_the_bot_could_not_record(busy_world):
     assert audit.rows(w.store, 1)[0]["outcome"] == "sending"  # the intent row is there
 
 
-def test_a_full_database_refuses_with_a_clear_answer(world):
-    world.ask("org")
-    conn = world.store.db().conn  # the console path runs on this thread's connection
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    conn.execute(f"PRAGMA max_page_count = {pages}")
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real file system of 4 MiB (tmpfs), to fill up; skipped where mounting is not
+    allowed (CI and these machines run as root)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small file system here: " + done.stderr.decode()[:80])
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder) -> None:
+    with open(folder / "filler", "wb") as out, contextlib.suppress(OSError):  # until ENOSPC
+        while True:
+            out.write(b"x" * 65536)
+            out.flush()
+
+
+def test_a_full_disk_refuses_with_a_clear_answer(sim_server, fake_slack, small_disk):
+    w = World(sim_server, fake_slack, small_disk)
     try:
-        text = "\\n".join(
-            world.handle(f"members add full{i}@x.example", OPERATOR).text for i in range(30)
-        )
+        w.ask("org")
+        fill(small_disk)
+        reply = w.ask("members add full@x.example", user=OPERATOR)
+        assert "database is full" in reply["text"] and "nothing was changed" in reply["text"]
+        assert w.sim.count("add member") == 0
+        lookup = w.ask("org")
+        assert "Harbour Lane Studios" in str(lookup) and "not in the audit log" in lookup["text"]
+        (small_disk / "filler").unlink()
+        assert "Added full@x.example" in w.ask("members add full@x.example", user=OPERATOR)["text"]
+        assert audit.verify(w.store, None).ok
     finally:
-        conn.execute("PRAGMA max_page_count = 1073741823")
-    assert "database is full" in text and "nothing was changed" in text
-    assert not conn.in_transaction
-    assert audit.verify(world.store, None).ok
+        w.close()
 
 
 def test_a_failed_commit_rolls_back(tmp_path):
