@@ -147,8 +147,11 @@ def test_junk_gets_400_or_401_and_no_traceback(server):
         b"payload=" + b'{"type":"block_actions","actions":[1]}'.replace(b"{", b"%7B"),
     ):
         cases.append((body, _signed_raw(body), 400))
+    smuggled = b"ssl_check=1&command=%2Fxbooker&text=org&user_id=UADMIN1&ssl_check=0"
+    cases.append((smuggled, {}, 401))  # a command riding on the unsigned certificate check
     for body, headers, status in cases:
         assert httpx.post(events, content=body, headers=headers, timeout=5).status_code == status
+    assert httpx.post(events, content=b"ssl_check=1&token=x", timeout=5).status_code == 200
     assert httpx.get(f"{url}/healthz").status_code == 200
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0]

@@ -68,7 +68,7 @@ class WebApp:
             return "413 Payload Too Large"
         raw = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(raw)
-        if raw == b"ssl_check=1" or raw.startswith(b"ssl_check=1&"):
+        if _ssl_check(raw):
             return None  # Slack's certificate check: Bolt answers it without acting
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
@@ -96,6 +96,16 @@ class WebApp:
             log.warning("shutdown: %d command(s) still running after %.0f s", left, timeout)
         else:
             log.info("shutdown: all work in flight finished")
+
+
+def _ssl_check(raw: bytes) -> bool:
+    """Slack's unsigned certificate check, and nothing more: a body that also carries a
+    command (or a second ``ssl_check`` that Bolt would read instead) must be signed."""
+    try:
+        form = parse_qs(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return form.get("ssl_check") == ["1"] and set(form) <= {"ssl_check", "token"}
 
 
 def _well_formed(raw: bytes) -> bool:
