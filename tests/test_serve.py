@@ -152,6 +152,12 @@ def test_junk_gets_400_or_401_and_no_traceback(server):
     for body, headers, status in cases:
         assert httpx.post(events, content=body, headers=headers, timeout=5).status_code == status
     assert httpx.post(events, content=b"ssl_check=1&token=x", timeout=5).status_code == 200
+    assert httpx.post(events, content=b"ssl_check=1&token=payload", timeout=5).status_code == 200
+    body = command_body("help", ADMIN, "T0TEAM", "C1", "http://127.0.0.1:9/r")
+    headers = sign(SIGNING_SECRET, body)
+    assert httpx.post(events, content=body, headers=headers, timeout=5).status_code == 200
+    replayed = httpx.post(events, content=body, headers=headers, timeout=5)
+    assert replayed.status_code == 401  # the same signed request again: a replay
     assert httpx.get(f"{url}/healthz").status_code == 200
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0]

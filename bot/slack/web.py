@@ -3,8 +3,10 @@
 Bolt parses a body before it checks the signature, and answers a body it cannot
 parse (``{``, ``payload=%7Bjunk``, invalid UTF-8, a timestamp that is not a
 number) with a 500 and a traceback. So every request is checked here first, in
-the order that costs an attacker the most: the signature (401), then the body's
-shape (400). Only a signed, well-formed request reaches Bolt.
+the order that costs an attacker the most: the signature (401, also for a signed
+request seen before: a replay), then the body's shape (400). Only a signed,
+well-formed request reaches Bolt, whose own signature check is then left off;
+Slack's unsigned certificate check (``ssl_check=1``) is answered here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import hmac
 import io
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -30,12 +34,17 @@ EVENTS_PATH = "/slack/events"
 
 MAX_BODY = 1_000_000  # Slack's payloads are far smaller
 MAX_SKEW = 300  # seconds, as Slack recommends: an older signed request may be a replay
+MAX_SEEN = 100_000
 
 
 class WebApp:
     def __init__(self, app: App, executor: DrainingExecutor, signing_secret: str) -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
         self._secret = signing_secret.encode()
+        # Signatures seen in the last MAX_SKEW seconds: a captured request sent again
+        # within its freshness window is refused (one gunicorn worker serves them all).
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen_lock = threading.Lock()
         self.executor = executor
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -45,8 +54,12 @@ class WebApp:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
             refusal = self._refusal(environ)
+            if refusal == "200 OK":  # Slack's certificate check, answered here, not by Bolt
+                return _json(start_response, refusal, {})
             if refusal is not None:
                 return _json(start_response, refusal, {"error": refusal[4:].lower()})
+            for key in [k for k in environ if k.startswith("HTTP_X_SLACK_BOLT_")]:
+                del environ[key]  # Bolt's own internal headers, never a client's to set
             try:
                 return self._slack(environ, start_response)
             except Exception as exc:  # a signed body of a shape Bolt does not expect
@@ -69,15 +82,30 @@ class WebApp:
         raw = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(raw)
         if _ssl_check(raw):
-            return None  # Slack's certificate check: Bolt answers it without acting
+            return "200 OK"
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
         if not self._signed(raw, timestamp, signature):
+            return "401 Unauthorized"
+        if not self._first_time(timestamp, signature):
+            log.warning("refused a signed request seen before (a replay)")
             return "401 Unauthorized"
         if not _well_formed(raw):
             log.warning("refused a signed request whose body cannot be parsed")
             return "400 Bad Request"
         return None
+
+    def _first_time(self, timestamp: str, signature: str) -> bool:
+        now = time.time()
+        with self._seen_lock:
+            while self._seen and next(iter(self._seen.values())) < now:
+                self._seen.popitem(last=False)
+            if signature in self._seen:
+                return False
+            self._seen[signature] = int(timestamp) + MAX_SKEW
+            if len(self._seen) > MAX_SEEN:  # a flood: forget the oldest first
+                self._seen.popitem(last=False)
+            return True
 
     def _signed(self, raw: bytes, timestamp: str, signature: str) -> bool:
         """Slack's v0 signature over the raw bytes (which need not be valid UTF-8)."""
