@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare_app import gunicorn_argv  # noqa: E402
 from bot.simulator.state import DEMO_CREDENTIALS  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 from tests.slack_requests import command_body, sign  # noqa: E402
@@ -99,22 +100,7 @@ def start_servers(env: dict, folder: Path) -> dict[str, tuple[str, subprocess.Po
     for mode in ("default", "floor"):
         port = free_port()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "1",
-                "-k",
-                "gthread",
-                "--threads",
-                "16",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                f'bench.bare_app:make("{mode}")',
-            ],
+            gunicorn_argv(sys.executable, mode, port),
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

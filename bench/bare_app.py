@@ -28,6 +28,30 @@ from slack_bolt.authorization import AuthorizeResult
 E2E_WORKERS = 64
 
 
+def gunicorn_argv(python: str, mode: str, port: int, *options: str) -> list[str]:
+    """The command line that serves ``make(mode)`` on the stack `xbooker-bot serve`
+    uses: gunicorn, one gthread worker, as many threads."""
+    from bot.slack.serve import THREADS
+
+    return [
+        python,
+        "-m",
+        "gunicorn",
+        "-w",
+        "1",
+        "-k",
+        "gthread",
+        "--threads",
+        str(THREADS),
+        *options,
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        f'bench.bare_app:make("{mode}")',
+    ]
+
+
 def make(mode: str) -> SlackRequestHandler:
     """``default``: Bolt's default mode; ``floor``: ``process_before_response=True``;
     ``e2e``: the floor plus a lazy lookup answered through ``response_url``."""

@@ -64,9 +64,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare_app import gunicorn_argv  # noqa: E402
 from bot.simulator.seed import ORGANIZATION  # noqa: E402
 from bot.simulator.state import DEMO_CREDENTIALS  # noqa: E402
-from bot.slack.serve import THREADS  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 from tests.slack_requests import command_body, sign  # noqa: E402
 from tests.world import ADMIN, SIGNING_SECRET  # noqa: E402
@@ -296,24 +296,7 @@ def start_all(procs: Processes, latency: float) -> tuple[str, dict[str, str]]:
     servers["xbooker-bot"] = (f"http://127.0.0.1:{port}/slack/events", proc)
 
     port = free_port()
-    argv = [
-        python,
-        "-m",
-        "gunicorn",
-        "-w",
-        "1",
-        "-k",
-        "gthread",
-        "--threads",
-        str(THREADS),
-        "--keep-alive",
-        "5",  # as serve sets it
-        "-b",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        'bench.bare_app:make("e2e")',
-    ]
+    argv = gunicorn_argv(python, "e2e", port, "--keep-alive", "5")  # as serve sets it
     proc = procs.start("bare", argv, clean_env(**common, XBOOKER_BASE_URL=sim_urls["bare"]))
     servers["bare"] = (f"http://127.0.0.1:{port}/slack/events", proc)
     for name, (url, proc) in servers.items():

@@ -456,20 +456,10 @@ class Approvals:
         """Expire due requests, run requests approved but never claimed, and flag
         executions nobody is running any more; returns how many requests changed."""
         now, team = self.clock(), self.svc.team_id
-        changed = [
-            rid
-            for rid in store.ids(
-                self.svc.store,
-                "team_id = ? AND status = 'pending' AND expires_at <= ?",
-                (team, now),
-            )
-            if self._expire(rid)
-        ]
-        for rid in store.ids(self.svc.store, "team_id = ? AND status = 'approved'", (team,)):
+        changed = [rid for rid in store.due(self.svc.store, team, now) if self._expire(rid)]
+        for rid in store.unclaimed(self.svc.store, team):
             self._claim_orphan(rid)
-        executing = store.ids(
-            self.svc.store, "team_id = ? AND status = 'executing' AND outcome IS NULL", (team,)
-        )
+        executing = store.executing_unflagged(self.svc.store, team)
         for rid in executing:
             request = self._load(rid)
             if self._abandoned(request) and self._flag(rid, "the bot stopped while executing"):

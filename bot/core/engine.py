@@ -52,7 +52,6 @@ def typed(text: str) -> str:
 class Engine:
     def __init__(self, services: Services, approvals: Approvals) -> None:
         self.svc = services
-        self.approvals = approvals
         self.runtime = Runtime(services, approvals)
         settings = services.settings
         registry.check(settings.require_approval)
@@ -61,6 +60,10 @@ class Engine:
                 "XBOOKER_BOT_APPROVALS_CHANNEL",
                 "is required while commands need approval (XBOOKER_BOT_REQUIRE_APPROVAL)",
             )
+
+    @property
+    def approvals(self) -> Approvals:
+        return self.runtime.approvals
 
     # -- plan: local reads only -------------------------------------------------
 

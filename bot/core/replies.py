@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.core.text import one_line
+from bot.core.text import clip, one_line
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -62,10 +62,6 @@ def _bounded(text: str, limit: int | None) -> str:
     return "".join(out) + "…"
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def clip_markup(text: str, limit: int) -> str:
     """Cut mrkdwn at a token boundary: never inside ``<…>`` (a mention, date or link,
     which would show half-parsed) or a code span (which would swallow what follows)."""
@@ -100,11 +96,11 @@ def block_text_size(block: dict) -> int:
 
 def plain(text: str, limit: int = MAX_TEXT) -> dict:
     """Plain text formats nothing, but a line break in a value still forges a line."""
-    return {"type": "plain_text", "text": _clip(one_line(text), limit) or " ", "emoji": False}
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
 
 
 def mrkdwn(text: str) -> dict:
-    return {"type": "mrkdwn", "text": _clip(text, MAX_TEXT) or " ", "verbatim": True}
+    return {"type": "mrkdwn", "text": clip_markup(text, MAX_TEXT) or " ", "verbatim": True}
 
 
 def header(text: str) -> dict:
@@ -134,7 +130,7 @@ def chunks(lines: list[str], limit: int = MAX_TEXT) -> list[str]:
     out: list[str] = []
     current = ""
     for line in lines:
-        line = _clip(line, limit)
+        line = clip_markup(line, limit)
         if current and len(current) + 1 + len(line) > limit:
             out.append(current)
             current = line

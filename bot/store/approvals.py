@@ -139,10 +139,24 @@ def open_page(store: Store, team_id: str, offset: int, limit: int) -> tuple[list
     return _with_decisions(db, rows), total
 
 
-def ids(store: Store, sql_where: str, params: tuple) -> list[int]:
-    """Ids of requests matching a fixed condition of :mod:`bot.core.approvals`' sweeper."""
-    sql = f"SELECT id FROM approvals WHERE {sql_where} ORDER BY id"  # noqa: S608 - constants only
+def _ids(store: Store, where: str, params: tuple) -> list[int]:
+    sql = f"SELECT id FROM approvals WHERE {where} ORDER BY id"  # noqa: S608 - this module's
     return [row[0] for row in store.db().conn.execute(sql, params)]
+
+
+def due(store: Store, team_id: str, now: float) -> list[int]:
+    """Pending requests whose time is up."""
+    return _ids(store, "team_id = ? AND status = 'pending' AND expires_at <= ?", (team_id, now))
+
+
+def unclaimed(store: Store, team_id: str) -> list[int]:
+    """Requests approved but never claimed for execution."""
+    return _ids(store, "team_id = ? AND status = 'approved'", (team_id,))
+
+
+def executing_unflagged(store: Store, team_id: str) -> list[int]:
+    """Requests being executed (or left so) that nobody has flagged yet."""
+    return _ids(store, "team_id = ? AND status = 'executing' AND outcome IS NULL", (team_id,))
 
 
 def decided_by(db: sqlite_utils.Database, rid: int, user: str) -> str | None:
