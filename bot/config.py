@@ -22,6 +22,7 @@ from bot.secret import Secret
 
 DEFAULT_REQUIRE_APPROVAL = ("members remove", "members role", "org update")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
@@ -61,7 +62,14 @@ class Settings:
     approval_ttl: int = 86400
     approvals_needed: int = 1
     audit_key: Secret | None = None
+    require_reason: tuple[str, ...] = ()
+    approval_reminders: bool = True
+    log_channel: str | None = None
+    user_rate: int = 30  # commands reaching X Booker per user per minute; 0 = no limit
+    request_rate: int = 20  # approval requests per user per hour; 0 = no limit
+    metrics_port: int | None = None
     log_level: str = "INFO"
+    log_format: str = "text"
     port: int = 3000
 
 
@@ -151,19 +159,36 @@ def _credentials(env: Mapping[str, str]) -> XBookerCredentials | None:
     )
 
 
-def _require_approval(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("XBOOKER_BOT_REQUIRE_APPROVAL")
+def _commands(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of command names; whether each is a command that may be listed there is
+    the registry's to say (``registry.check``), since only it knows the commands."""
+    raw = env.get(name)
     if raw is None:
-        return DEFAULT_REQUIRE_APPROVAL
+        return default
     if raw.strip().lower() == "none":
         return ()
     entries = tuple(" ".join(part.split()).lower() for part in raw.split(","))
     if any(not e for e in entries):
         raise ConfigError(
-            "XBOOKER_BOT_REQUIRE_APPROVAL",
-            "expects comma-separated commands such as 'members remove,org update', or 'none'",
+            name, "expects comma-separated commands such as 'members remove,org update', or 'none'"
         )
     return tuple(dict.fromkeys(entries))
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    channel = env.get(name)
+    if channel is not None and not _CHANNEL_ID.fullmatch(channel):
+        raise ConfigError(name, "expects a channel ID (C… or G…), not a channel name")
+    return channel
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("on", "off"):
+        raise ConfigError(name, "expects on or off")
+    return raw.lower() == "on"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -180,15 +205,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     team = env.get("SLACK_TEAM_ID")
     if team is not None and not _TEAM_ID.fullmatch(team):
         raise ConfigError("SLACK_TEAM_ID", "expects a Slack team ID such as T0123ABCD")
-    channel = env.get("XBOOKER_BOT_APPROVALS_CHANNEL")
-    if channel is not None and not _CHANNEL_ID.fullmatch(channel):
-        raise ConfigError(
-            "XBOOKER_BOT_APPROVALS_CHANNEL",
-            "expects a channel ID (C… or G…), not a channel name",
-        )
     level = env.get("LOG_LEVEL", "INFO").upper()
     if level not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", "expects one of " + ", ".join(LOG_LEVELS))
+    log_format = env.get("LOG_FORMAT", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", "expects text or json")
+    metrics_port = None
+    if "XBOOKER_BOT_METRICS_PORT" in env:
+        metrics_port = _int(env, "XBOOKER_BOT_METRICS_PORT", 0, 1, 65535)
 
     return Settings(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
@@ -204,12 +229,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         credentials=_credentials(env),
         db_path=Path(env.get("XBOOKER_BOT_DB", "xbooker-bot.db")),
         admins=admins,
-        approvals_channel=channel,
-        require_approval=_require_approval(env),
+        approvals_channel=_channel(env, "XBOOKER_BOT_APPROVALS_CHANNEL"),
+        require_approval=_commands(env, "XBOOKER_BOT_REQUIRE_APPROVAL", DEFAULT_REQUIRE_APPROVAL),
         approval_ttl=_int(env, "XBOOKER_BOT_APPROVAL_TTL", 86400, 60, 2_592_000),
         approvals_needed=_int(env, "XBOOKER_BOT_APPROVALS_NEEDED", 1, 1, 5),
         audit_key=_secret(env, "XBOOKER_BOT_AUDIT_KEY"),
+        require_reason=_commands(env, "XBOOKER_BOT_REQUIRE_REASON", ()),
+        approval_reminders=_switch(env, "XBOOKER_BOT_APPROVAL_REMINDERS", True),
+        log_channel=_channel(env, "XBOOKER_BOT_LOG_CHANNEL"),
+        user_rate=_int(env, "XBOOKER_BOT_USER_RATE", 30, 0, 100_000),
+        request_rate=_int(env, "XBOOKER_BOT_REQUEST_RATE", 20, 0, 100_000),
+        metrics_port=metrics_port,
         log_level=level,
+        log_format=log_format,
         port=_int(env, "PORT", 3000, 1, 65535),
     )
 

@@ -103,4 +103,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE leases ADD COLUMN attempted_at REAL;
     """,
+    # 4: reminders sent on open requests; per-user rate-limit events, kept in the file so
+    # that threads, processes and a restart all count the same; a keyed fingerprint of the
+    # client secret that obtained the stored refresh token (never the secret itself).
+    """
+    ALTER TABLE approvals ADD COLUMN reminded_half_at REAL;
+    ALTER TABLE approvals ADD COLUMN reminded_hour_at REAL;
+    CREATE TABLE rate_events (
+        team_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,  -- 'xbooker' (commands reaching X Booker) | 'request'
+        at REAL NOT NULL
+    );
+    CREATE INDEX rate_events_window ON rate_events (team_id, user_id, kind, at);
+    ALTER TABLE refresh_tokens ADD COLUMN secret_fingerprint TEXT;
+    """,
 ]
