@@ -23,6 +23,13 @@ class FakeSlack:
         self.cut: dict[str, int] = {}  # method -> how many answers to cut off half-way
         self.refuse: list[str] = []  # errors for the next response_url posts to get
         self.socket_url: str | None = None
+        # What doctor and the metrics look at. Any channel or user exists unless set to
+        # None here; a dict overrides fields of the default answer (is_member, deleted...).
+        self.token_error: str | None = None  # e.g. "invalid_auth": every method answers it
+        self.errors: dict[str, list[str]] = {}  # method -> errors for its next calls
+        self.channels: dict[str, dict | None] = {}
+        self.users: dict[str, dict | None] = {}
+        self.views: dict[str, dict] = {}  # view id -> the last view opened or published there
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         fake = self
@@ -87,10 +94,22 @@ class FakeSlack:
 
     def answer(self, method: str, params: dict) -> dict:
         error = invalid(params) if method.startswith("chat.") else None
+        if self.token_error or self.errors.get(method):
+            error = self.token_error or self.errors[method].pop(0)
         if error:
             return {"ok": False, "error": error}
         if method == "auth.test":
-            return {"ok": True, "team_id": self.team_id, "user_id": "UBOT", "bot_id": "BBOT"}
+            return {
+                "ok": True,
+                "team_id": self.team_id,
+                "user_id": "UBOT",
+                "user": "xbooker",
+                "bot_id": "BBOT",
+            }
+        if method == "conversations.info":
+            return self._lookup("channel", self.channels, params.get("channel", ""))
+        if method == "users.info":
+            return self._lookup("user", self.users, params.get("user", ""))
         if method == "chat.postMessage":
             return {"ok": True, "channel": params.get("channel"), "ts": f"{next(self._ts)}.0001"}
         if method == "chat.update":
@@ -99,7 +118,49 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": "D" + str(params.get("users", "X"))[1:]}}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{next(self._ts)}.0002"}
+        if method in ("views.open", "views.update", "views.publish"):
+            return self._view(method, params)
         return {"ok": False, "error": "unknown_method"}
+
+    def _view(self, method: str, params: dict) -> dict:
+        """Views as Slack checks them: parsed with slack_sdk's models and validated
+        against Block Kit's limits; a modal must fit 100 blocks, a home tab too."""
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        error = invalid_view(view)
+        if error:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [error]},
+            }
+        if method == "views.open" and not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if method == "views.publish" and not params.get("user_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if method == "views.publish":  # one home per user
+            view_id = f"home:{params['user_id']}"
+        else:
+            view_id = params.get("view_id") or f"V{next(self._ts):08d}"
+        with self._lock:
+            self.views[view_id] = view
+        return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{next(self._ts)}"}}
+
+    def _lookup(self, kind: str, known: dict[str, dict | None], key: str) -> dict:
+        """A channel or user as conversations.info / users.info show it."""
+        found = known.get(key, {})
+        if found is None or not key:
+            return {"ok": False, "error": f"{kind}_not_found"}
+        if kind == "channel":
+            default = {"name": key.lower(), "is_member": True, "is_archived": False}
+            default["is_private"] = key.startswith("G")
+        else:
+            default = {"name": key.lower(), "deleted": False, "is_bot": False}
+            default["team_id"] = self.team_id
+        return {"ok": True, kind: {"id": key, **default, **found}}
 
     @property
     def url(self) -> str:
@@ -165,6 +226,29 @@ def invalid(params: dict) -> str | None:
                 return "invalid_blocks"
             total += len(text)
     return "msg_blocks_too_long" if total > 12_000 else None
+
+
+def invalid_view(view: object) -> str | None:
+    """Why Slack would refuse this view, or None: slack_sdk's own model of a view and
+    its blocks, with the limits Block Kit documents (validate_json), plus the block
+    text limits messages have."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.views import View
+
+    if not isinstance(view, dict):
+        return "view is not an object"
+    try:
+        View(**view).validate_json()
+    except (SlackObjectFormationError, TypeError, ValueError, KeyError) as exc:
+        return str(exc)
+    if len(view.get("blocks") or []) > 100:
+        return "a view holds at most 100 blocks"
+    if len(json.dumps(view)) > 250_000:
+        return "view too large"
+    for block in view.get("blocks") or []:
+        if invalid({"blocks": [block]}):
+            return f"block {block.get('block_id') or block.get('type')} is invalid"
+    return None
 
 
 if __name__ == "__main__":

@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from bot.core.actions import Change, Status
 from bot.core.allowlist import Grant
 from bot.core.context import Invocation
-from bot.core.replies import Reply, chunks, code, context, esc, fields, header, ours, section
+from bot.core.replies import (
+    Pages,
+    Reply,
+    chunks,
+    code,
+    context,
+    esc,
+    fields,
+    header,
+    ours,
+    section,
+)
 from bot.store import audit
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
@@ -82,17 +93,17 @@ def members_list(inv: Invocation, args: dict, page: MemberPage) -> Reply:
         return Reply.note(what)
     title = f"Members: page {page.page} of {page.pages} ({page.total} in all)"
     blocks = [header(title), *[section(t) for t in chunks([member_line(m) for m in page.members])]]
+    pages = Pages(
+        " ".join(["members list", *([f"role={args['role']}"] if args.get("role") else [])]),
+        page.page,
+        page.pages,
+        f'"{args["search"]}"' if args.get("search") else "",
+    )
     footer = f"Page {page.page} of {page.pages}"
-    if page.page < page.pages:
-        parts = ["members list"]
-        if args.get("role"):
-            parts.append(f"role={args['role']}")
-        parts.append(f"page={page.page + 1}")
-        if args.get("search"):
-            parts.append(f'"{args["search"]}"')
-        footer += " · next page: " + code("/xbooker " + " ".join(parts))
+    if pages.next:
+        footer += " · next page: " + code("/xbooker " + pages.next)
     blocks.append(context(footer))
-    return Reply(esc(title), blocks)
+    return Reply(esc(title), blocks, pages=pages)
 
 
 def members_show(inv: Invocation, args: dict, m: Member) -> Reply:

@@ -141,21 +141,47 @@ def chunks(lines: list[str], limit: int = MAX_TEXT) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Pages:
+    """Where a paged answer is: the command that shows page ``n`` is ``command`` with
+    ``page=n`` added, so the Previous and Next buttons run exactly what could be typed."""
+
+    command: str  # e.g. "members list role=admin", without page=
+    page: int
+    pages: int
+    rest: str = ""  # a trailing rest-of-line argument (search text), typed after page=
+
+    def typed(self, page: int) -> str:
+        return " ".join(p for p in (self.command, f"page={page}", self.rest) if p)
+
+    @property
+    def previous(self) -> str | None:
+        return self.typed(self.page - 1) if self.page > 1 else None
+
+    @property
+    def next(self) -> str | None:
+        return self.typed(self.page + 1) if self.page < self.pages else None
+
+
 @dataclass
 class Reply:
-    """What the bot answers. ``text`` is escaped mrkdwn shown where blocks are not."""
+    """What the bot answers. ``text`` is escaped mrkdwn shown where blocks are not.
+    ``pages`` makes a front end that can offer Previous / Next do so."""
 
     text: str
     blocks: list[dict] = field(default_factory=list)
     in_channel: bool = False
+    pages: Pages | None = None
 
     def __post_init__(self) -> None:
         """Renderers page their rows to fit; this is the last guard, and it says what it
-        left out rather than letting Slack refuse the whole message."""
+        left out rather than letting Slack refuse the whole message. A paged answer keeps
+        a block slot and some characters for its buttons."""
         kept, size = [], 0
+        slots = MAX_BLOCKS - (1 if self.pages else 0)
         for index, block in enumerate(self.blocks):
             cost = block_text_size(block)
-            last_slot = len(kept) == MAX_BLOCKS - 1 and index < len(self.blocks) - 1
+            last_slot = len(kept) == slots - 1 and index < len(self.blocks) - 1
             if last_slot or size + cost > MAX_MESSAGE - 200:
                 left = len(self.blocks) - len(kept)
                 kept.append(context(f"({left} more part(s) did not fit one Slack message)"))
@@ -167,10 +193,13 @@ class Reply:
 
     def with_note(self, text: str) -> Reply:
         """The same answer with a line of ours added at the end."""
-        return Reply(f"{self.text}\n{text}", [*self.blocks, context(text)], self.in_channel)
+        return Reply(
+            f"{self.text}\n{text}", [*self.blocks, context(text)], self.in_channel, self.pages
+        )
 
     def shared_by(self, mention: str) -> Reply:
-        """The answer posted in the channel, saying first who shared it."""
+        """The answer posted in the channel, saying first who shared it. Without page
+        buttons: a click replaces the message for everyone, with what the clicker may see."""
         line = f"Shared by {mention}"
         return Reply(f"{line}: {self.text}", [context(line), *self.blocks], in_channel=True)
 

@@ -28,6 +28,7 @@ from bot import logs
 from bot.config import Settings
 from bot.core.engine import Engine
 from bot.slack import listeners
+from bot.slack.home import HomePublisher
 from bot.slack.responder import Responder
 from bot.store import Store
 
@@ -139,7 +140,8 @@ def build_app(
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener: %s", type(error).__name__)
 
-    listeners.register(app, engine, Responder())
+    homes = HomePublisher(client, engine)
+    listeners.register(app, engine, Responder(), client, homes)
     return app
 
 

@@ -1,64 +1,110 @@
-"""The Approve and Reject buttons: acked at once, decided in a lazy listener.
+"""The request buttons (Approve, Reject, Cancel) on cards and on App Home: acked at
+once, handled in a lazy listener.
 
-A click is turned into the same invocation as the typed ``approvals approve <id>``
-and goes through the engine like any command (workspace check, the role the
-registry names, audit), carrying what binds it to its card: the nonce in the
-button's value and the channel and message it was clicked on. Bolt does not
-deduplicate clicks; the approvals' compare-and-set transitions do.
+A click becomes the same invocation as the typed ``approvals approve <id>`` (or
+``cancel``) and goes through the engine like any command (workspace check, the
+role the registry names, audit), carrying what binds it to where it was clicked:
+the nonce in the button's value and, on a card, the channel and message. Reject
+first asks for a reason in a modal; its submission (:mod:`.forms`) decides. Bolt
+does not deduplicate clicks; the approvals' compare-and-set transitions do.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
 from bot.core import render
 from bot.core.cards import APPROVE, REJECT
-from bot.core.context import Click, Invocation
+from bot.core.context import Invocation
 from bot.core.engine import Engine
+from bot.core.home import CANCEL
+from bot.core.replies import Reply
+from bot.slack.clicks import Clicked, clicked
+from bot.slack.direct import Direct
+from bot.slack.home import HomePublisher
 from bot.slack.payloads import message
 from bot.slack.responder import Responder
+from bot.slack.views import reject_modal
 
-# "<request id>:<nonce>"; anything else is not one of our buttons.
-_VALUE = re.compile(r"^([0-9]{1,9}):([0-9a-f]{32})$")
 log = logging.getLogger(__name__)
+VERBS = {APPROVE: "approve", CANCEL: "cancel"}
 
 
-def invocation(body: dict) -> Invocation:
-    action = (body.get("actions") or [{}])[0]
-    found = _VALUE.fullmatch(str(action.get("value", "")))
-    rid, nonce = found.groups() if found else ("0", "")
-    verb = "approve" if action.get("action_id") == APPROVE else "reject"
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+def invocation(c: Clicked, verb: str, reason: str | None = None) -> Invocation:
+    rid, nonce = c.request()
+    text = f"approvals {verb} {rid}" + (f" {reason}" if reason else "")
     return Invocation(
-        team_id=str(team or ""),
-        user_id=str((body.get("user") or {}).get("id", "")),
-        text=f"approvals {verb} {rid}",
+        team_id=c.team_id,
+        user_id=c.user_id,
+        text=text,
         source="slack",
-        channel_id=str(channel) if channel else None,
-        click=Click(nonce, str(channel) if channel else None, str(ts) if ts else None),
+        channel_id=c.channel_id,
+        click=c.click(nonce),
     )
 
 
-def register(app: App, engine: Engine, responder: Responder) -> None:
+def run(engine: Engine, inv: Invocation) -> Reply:
+    try:
+        return engine.handle(inv)
+    except Exception:  # a bug must still get the clicker an answer
+        log.exception("button click failed inside the bot (ref %s)", inv.correlation)
+        return render.internal_error(inv)
+
+
+def answer(c: Clicked, reply: Reply, inv: Invocation, responder: Responder, direct: Direct) -> None:
+    """On a card, privately under it; from App Home (which has no response_url), as a
+    direct message."""
+    if c.response_url and not c.on_home:
+        payload = {**message(reply), "response_type": "ephemeral", "replace_original": False}
+        responder.send(c.response_url, payload, inv.correlation)
+    else:
+        direct.tell(c.user_id, reply)
+
+
+def register(
+    app: App,
+    engine: Engine,
+    responder: Responder,
+    client: WebClient,
+    homes: HomePublisher,
+) -> None:
+    direct = Direct(client)
+
     def acknowledge(ack: Ack) -> None:
         ack()
 
     def decide(body: dict) -> None:
-        inv = invocation(body)
-        try:
-            reply = engine.handle(inv)
-        except Exception:  # a bug must still get the clicker an answer
-            log.exception("button click failed inside the bot (ref %s)", inv.correlation)
-            reply = render.internal_error(inv)
-        payload = {**message(reply), "response_type": "ephemeral", "replace_original": False}
-        responder.send(str(body.get("response_url", "")), payload, inv.correlation)
+        c = clicked(body)
+        inv = invocation(c, VERBS.get(c.action_id, "approve"))
+        answer(c, run(engine, inv), inv, responder, direct)
+        if c.on_home:
+            homes.refresh(c.user_id)
 
-    for action_id in (APPROVE, REJECT):
-        app.action(action_id)(ack=acknowledge, lazy=[decide])
+    def ask_reason(body: dict) -> None:
+        """Reject opens a modal for the reason; nothing is decided until it is submitted.
+        The modal carries what the click carried, so the submission is bound the same."""
+        c = clicked(body)
+        rid, nonce = c.request()
+        metadata = {
+            "id": rid,
+            "nonce": nonce,
+            "channel": c.channel_id,
+            "ts": c.message_ts,
+            "home": c.on_home,
+        }
+        try:
+            if not c.trigger_id:
+                raise ValueError("no trigger")
+            client.views_open(trigger_id=c.trigger_id, view=reject_modal(rid, metadata))
+        except Exception as exc:  # the trigger expired, or Slack is away: say how to type it
+            log.warning("could not open the reject form: %s", type(exc).__name__)
+            typed = f"`/xbooker approvals reject {rid} <reason>`"
+            reply = Reply.note(f"Type the rejection instead: {typed}")
+            answer(c, reply, invocation(c, "reject"), responder, direct)
+
+    app.action(APPROVE)(ack=acknowledge, lazy=[decide])
+    app.action(CANCEL)(ack=acknowledge, lazy=[decide])
+    app.action(REJECT)(ack=acknowledge, lazy=[ask_reason])

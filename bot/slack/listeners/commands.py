@@ -5,6 +5,9 @@ answers help, usage errors and refusals in the ack body itself. The plan is
 handed to the lazy listener through :class:`Plans`, so each command is parsed
 and authorized once; the lazy listener executes it (writes, X Booker) and
 answers through ``response_url``, or only records it when the ack answered.
+
+A command that has a form (``members add``, ``org update``…) typed without what it
+requires opens that form instead of a usage lesson, pre-filled with what was typed.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import threading
 from collections import OrderedDict
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
-from bot.core import render
+from bot.core import forms, render
 from bot.core.context import Invocation
 from bot.core.engine import Engine, Plan
 from bot.slack.decode import decode
+from bot.slack.listeners.forms import open_form
 from bot.slack.payloads import ack_body, message
 from bot.slack.responder import Responder
 
@@ -67,13 +72,23 @@ def _key(body: dict) -> str:
     return f"{body.get('trigger_id')}|{body.get('user_id')}|{body.get('team_id')}"
 
 
-def register(app: App, engine: Engine, responder: Responder) -> None:
+def wants_form(plan: Plan) -> str | None:
+    """The form to open instead of this plan's usage lesson, if it has one."""
+    if plan.outcome != "invalid" or plan.parsed is not None:
+        return None
+    return forms.wanted(plan.inv.text)
+
+
+def register(app: App, engine: Engine, responder: Responder, client: WebClient) -> None:
     plans = Plans()
 
     def acknowledge(ack: Ack, body: dict) -> None:
         plan = engine.plan(invocation(body))
         if body.get("trigger_id"):
             plans.put(_key(body), plan)
+            if wants_form(plan):
+                ack()
+                return
         if plan.reply is not None:
             ack(**ack_body(plan.reply))
         else:
@@ -83,6 +98,15 @@ def register(app: App, engine: Engine, responder: Responder) -> None:
         handed = plans.take(_key(body)) if body.get("trigger_id") else None
         plan = handed or engine.plan(invocation(body))
         inv = plan.inv
+        command = wants_form(plan) if handed is not None else None
+        if command is not None:
+            try:
+                trigger = str(body["trigger_id"])
+                open_form(client, engine, trigger, command, inv.text, inv.channel_id)
+                return
+            except Exception as exc:  # the trigger expired: the usage lesson instead
+                log.warning("could not open the %s form: %s", command, type(exc).__name__)
+                handed = None
         try:
             reply = engine.execute(plan)
         except Exception:  # a bug must still get the user an answer

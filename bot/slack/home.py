@@ -1,0 +1,54 @@
+"""App Home: published when a user opens it, and again for the people a request
+concerns whenever it changes (its requester and the bot admins who may decide it),
+so no one acts on a stale list.
+
+Publishing is a Slack call per person: it runs on a small pool of its own, never
+on the thread of the command or click that changed the request, and its failures
+are logged and dropped (the next open rebuilds the home anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_sdk import WebClient
+
+from bot.core import home
+from bot.core.engine import Engine
+from bot.slack.views import home_view
+
+log = logging.getLogger(__name__)
+
+# Admins whose homes one change refreshes: beyond this, they see it when they open it.
+MAX_REFRESHED = 50
+
+
+class HomePublisher:
+    def __init__(self, client: WebClient, engine: Engine, workers: int = 2) -> None:
+        self._client = client
+        self._engine = engine
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="home")
+
+    def publish(self, user_id: str) -> None:
+        """Build and publish now, on the caller's thread."""
+        try:
+            built = home.build(self._engine.svc, self._engine.approvals, user_id)
+            self._client.views_publish(user_id=user_id, view=home_view(built.reply))
+        except Exception as exc:  # see the module's docstring
+            log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)
+
+    def refresh_request(self, request_id: int) -> None:
+        """Republish, in the background, the homes of everyone ``request_id`` concerns."""
+        request = self._engine.approvals.load(request_id)
+        if request is None:
+            return
+        admins = self._engine.svc.allowlist.admins()[:MAX_REFRESHED]
+        for user_id in dict.fromkeys([request.requester, *admins]):
+            self.refresh(user_id)
+
+    def refresh(self, user_id: str) -> None:
+        self._pool.submit(self.publish, user_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

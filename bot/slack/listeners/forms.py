@@ -1,0 +1,181 @@
+"""Forms: opening them (from a typed command without its arguments, or a home button)
+and their submissions (a command form, or a rejection's reason).
+
+A submission is checked in the ack, field by field, so that errors come back on the
+right field (``response_action: errors``), and planned there (parse and allow-list:
+local reads) like a typed command; the lazy listener then executes the plan and
+answers where the form was opened. Nothing here decides anything the engine does
+not: a form is another way to type.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.core import forms, render
+from bot.core.context import Click, Invocation
+from bot.core.engine import Engine, Plan
+from bot.core.text import has_hidden
+from bot.slack.clicks import REQUEST_VALUE
+from bot.slack.direct import Direct
+from bot.slack.home import HomePublisher
+from bot.slack.views import FORM, REJECT_REASON, form_modal, metadata, submitted
+
+log = logging.getLogger(__name__)
+MAX_ERROR = 150  # characters Slack shows under a field
+
+
+class Submissions:
+    """Plans made by a submission's ack, waiting for its lazy listener (bounded)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def put(self, key: str, plan: Plan) -> None:
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > self._limit:
+                self._plans.popitem(last=False)
+
+    def take(self, key: str) -> Plan | None:
+        with self._lock:
+            return self._plans.pop(key, None)
+
+
+def _key(body: dict) -> str:
+    view = body.get("view") or {}
+    return f"{view.get('id')}|{(body.get('user') or {}).get('id')}"
+
+
+def _actor(body: dict) -> tuple[str, str]:
+    user = body.get("user") if isinstance(body.get("user"), dict) else {}
+    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    return str(team.get("id") or user.get("team_id") or ""), str(user.get("id") or "")
+
+
+def _errors(problems: dict[str, str]) -> dict:
+    return {
+        "response_action": "errors",
+        "errors": {name: text[:MAX_ERROR] for name, text in problems.items()},
+    }
+
+
+def open_form(
+    client: WebClient,
+    engine: Engine,
+    trigger_id: str,
+    command: str,
+    typed: str,
+    channel: str | None,
+) -> None:
+    """Open ``command``'s form at once (a trigger lasts three seconds); ``org update``'s
+    current values are read from X Booker afterwards and filled in."""
+    form = forms.for_command(command, typed, engine.svc.settings.require_reason)
+    loading = command == "org update"
+    opened = client.views_open(trigger_id=trigger_id, view=form_modal(form, channel, loading))
+    if not loading:
+        return
+    view = opened.get("view") or {}
+    try:
+        org = engine.svc.xbooker.organization()
+        current = {f.name: getattr(org, f.name, "") or "" for f in form.fields}
+        typed_values = forms.prefill(form, typed)
+        form = form.with_values({**current, **typed_values})
+    except Exception as exc:  # the form still works; unchanged fields are then sent too
+        log.warning("could not read the organization for its form: %s", type(exc).__name__)
+    client.views_update(
+        view_id=view.get("id"), hash=view.get("hash"), view=form_modal(form, channel)
+    )
+
+
+def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) -> None:
+    plans = Submissions()
+    direct = Direct(client)
+
+    def check_form(ack: Ack, body: dict) -> None:
+        view = body.get("view") or {}
+        meta = metadata(view)
+        command = meta.get("command")
+        if command not in forms.FORMS:  # not a form of ours: close it, change nothing
+            log.warning("a form submission named no form of ours")
+            ack()
+            return
+        form = forms.for_command(command, "", engine.svc.settings.require_reason)
+        initial = meta.get("initial") if isinstance(meta.get("initial"), dict) else {}
+        form = form.with_values({k: str(v) for k, v in initial.items() if isinstance(v, str)})
+        values = submitted(view)
+        problems = forms.check(form, values)
+        if problems:
+            ack(**_errors(problems))
+            return
+        team, user = _actor(body)
+        channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
+        inv = Invocation(team, user, forms.text(form, values), source="slack", channel_id=channel)
+        plan = engine.plan(inv)
+        if plan.outcome == "invalid" and plan.reply is not None:
+            ack(**_errors({form.fields[0].name: plan.detail.get("error", "not valid")}))
+            return
+        plans.put(_key(body), plan)
+        ack()
+
+    def run_form(body: dict) -> None:
+        plan = plans.take(_key(body))
+        if plan is None:  # the ack refused it, or this is not our process's submission
+            return
+        inv = plan.inv
+        try:
+            reply = engine.execute(plan)
+        except Exception:  # a bug must still get the user an answer
+            log.exception("form submission failed inside the bot (ref %s)", inv.correlation)
+            reply = render.internal_error(inv)
+        direct.tell(inv.user_id, reply, inv.channel_id)
+        homes.refresh(inv.user_id)
+
+    def check_reason(ack: Ack, body: dict) -> None:
+        reason = submitted(body.get("view") or {}).get("reason", "").strip()
+        if not reason:
+            ack(**_errors({"reason": "a rejection needs a reason"}))
+        elif '"' in reason or has_hidden(reason):
+            ack(**_errors({"reason": "one line, without double quotes"}))
+        else:
+            ack()
+
+    def reject(body: dict) -> None:
+        view = body.get("view") or {}
+        meta = metadata(view)
+        reason = submitted(view).get("reason", "").strip()
+        if not reason or '"' in reason or has_hidden(reason):
+            return  # refused in the ack
+        value = f"{meta.get('id')}:{meta.get('nonce')}"
+        found = REQUEST_VALUE.fullmatch(value)
+        rid, nonce = (found.group(1), found.group(2)) if found else ("0", "")
+        on_home = meta.get("home") is True
+        channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
+        ts = meta.get("ts") if isinstance(meta.get("ts"), str) else None
+        team, user = _actor(body)
+        inv = Invocation(
+            team,
+            user,
+            f"approvals reject {rid} {reason}",
+            source="slack",
+            channel_id=channel,
+            click=Click(nonce, channel, ts, "home" if on_home else "card"),
+        )
+        try:
+            reply = engine.handle(inv)
+        except Exception:
+            log.exception("rejection failed inside the bot (ref %s)", inv.correlation)
+            reply = render.internal_error(inv)
+        direct.tell(user, reply, None if on_home else channel)
+        if on_home:
+            homes.refresh(user)
+
+    app.view(FORM)(ack=check_form, lazy=[run_form])
+    app.view(REJECT_REASON)(ack=check_reason, lazy=[reject])

@@ -1,0 +1,358 @@
+"""App Home, forms and page buttons, through signed Slack payloads only.
+
+Each test drives the bot the way Slack would: a signed ``app_home_opened`` event,
+signed ``block_actions`` from App Home or a message, signed ``view_submission``s of
+the very views the bot opened (as the fake Slack recorded and validated them with
+slack_sdk's Block Kit models).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from bot.core.cards import APPROVE, REJECT
+from bot.core.home import CANCEL, OPEN_FORM
+from bot.slack.payloads import NEXT, PREVIOUS
+from tests.fake_slack import invalid_view
+from tests.slack_surfaces import home_click, home_opened, message_click, submit
+from tests.world import ADMIN, ADMIN2, NOBODY, OPERATOR, VIEWER, World
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting")
+
+
+def published(world: World, user: str, after: int = 0) -> dict:
+    """The newest home published for ``user`` once more than ``after`` were."""
+
+    def found():
+        homes = [p for p in world.slack.calls_to("views.publish") if p["user_id"] == user]
+        return homes[-1]["view"] if len(homes) > after else None
+
+    view = wait_for(found)
+    return json.loads(view) if isinstance(view, str) else view
+
+
+def publishes(world: World, user: str) -> int:
+    return sum(p["user_id"] == user for p in world.slack.calls_to("views.publish"))
+
+
+def opened_view(world: World, count: int = 1) -> tuple[str, dict]:
+    """The id and view of the ``count``-th modal the bot opened."""
+    wait_for(lambda: len(world.slack.calls_to("views.open")) >= count)
+    view_id = sorted((k for k in world.slack.views if not k.startswith("home:")), key=str)[-1]
+    return view_id, world.slack.views[view_id]
+
+
+def home_text(view: dict) -> str:
+    return json.dumps(view)
+
+
+def told(world: World, user: str, count: int = 1) -> list[dict]:
+    """Answers sent without a response_url: ephemeral in a channel, or a DM."""
+
+    def found():
+        got = [p for p in world.slack.calls_to("chat.postEphemeral") if p.get("user") == user]
+        got += [p for p in world.slack.calls_to("chat.postMessage") if p.get("channel") == user]
+        return got if len(got) >= count else None
+
+    return wait_for(found)
+
+
+def buttons(view: dict) -> list[dict]:
+    out = []
+    for block in view["blocks"]:
+        out += [e for e in block.get("elements", []) if e.get("type") == "button"]
+        if block.get("accessory", {}).get("type") == "button":
+            out.append(block["accessory"])
+    return out
+
+
+# -- App Home ----------------------------------------------------------------------------------
+
+
+def test_home_shows_the_role_pending_requests_and_the_organization(world):
+    world.ask("members role amara.garcia@harbourlane.example admin", OPERATOR)
+    rid = world.approvals.list_reply().text.split("#")[1].split("*")[0]
+    assert home_opened(world, ADMIN).status == 200
+    view = published(world, ADMIN)
+    assert invalid_view(view) is None
+    text = home_text(view)
+    assert "Your bot role: *admin*" in text
+    assert "Needs your approval (1)" in text
+    assert f"#{rid}" in text
+    assert "Harbour Lane" in text  # the organization card
+    assert "Audit log" in text  # admins see the latest rows
+    actions = {b["action_id"] for b in buttons(view)}
+    assert {APPROVE, REJECT, f"{OPEN_FORM}:members add"} <= actions
+
+    home_opened(world, OPERATOR)
+    mine = published(world, OPERATOR)
+    assert "Your requests" in home_text(mine) and f"#{rid}" in home_text(mine)
+    assert CANCEL in {b["action_id"] for b in buttons(mine)}
+    assert "Needs your approval" not in home_text(mine)
+    assert "Audit log" not in home_text(mine)
+
+
+def test_home_without_a_role_says_how_to_get_one_and_shows_nothing_else(world):
+    home_opened(world, NOBODY)
+    view = published(world, NOBODY)
+    assert "no bot role" in home_text(view)
+    assert not buttons(view)
+    assert "Harbour Lane" not in home_text(view)
+
+
+def test_the_messages_tab_and_another_workspace_publish_nothing(world):
+    home_opened(world, ADMIN, tab="messages")
+    home_opened(world, ADMIN, team="T0OTHER")
+    home_opened(world, VIEWER)  # a later event that does publish, to wait for
+    published(world, VIEWER)
+    assert publishes(world, ADMIN) == 0
+
+
+def test_home_stays_within_limits_with_many_long_requests(sim_server, fake_slack, tmp_path):
+    world = World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_REQUEST_RATE="0")
+    try:
+        _many_long_requests(world)
+    finally:
+        world.close()
+
+
+def _many_long_requests(world: World) -> None:
+    name = "x" * 190
+    for n in range(30):
+        world.ask(f'members add m{n}@x.example owner name="{name}{n}"', OPERATOR)
+    home_opened(world, ADMIN)
+    view = published(world, ADMIN)
+    assert invalid_view(view) is None
+    assert "Needs your approval (30)" in home_text(view)
+    assert "and 20 more" in home_text(view)
+
+
+# -- forms -----------------------------------------------------------------------------------------
+
+
+def test_add_member_form_from_home_errors_on_the_field_then_adds(world, sim):
+    home_opened(world, OPERATOR)
+    published(world, OPERATOR)
+    home_click(world, OPERATOR, f"{OPEN_FORM}:members add", "members add")
+    view_id, view = opened_view(world)
+    assert view["callback_id"] == "xbooker_form"
+    assert invalid_view(view) is None
+
+    bad = submit(world, OPERATOR, view_id, {"email": "not-an-email"})
+    assert bad.status == 200
+    body = json.loads(bad.body)
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {"email"}
+    assert "not an email address" in body["errors"]["email"]
+    assert not any(m["email"] == "not-an-email" for m in sim.members.values())
+
+    good = submit(world, OPERATOR, view_id, {"email": "new.person@x.example", "name": "New Person"})
+    assert good.status == 200 and not good.body  # the modal closes
+    answer = told(world, OPERATOR)[-1]
+    assert "Added new.person@x.example" in answer["text"]
+    added = [m for m in sim.members.values() if m["email"] == "new.person@x.example"]
+    assert len(added) == 1 and added[0]["role"] == "member"
+    rows = world.engine.svc.store.db().execute(
+        "SELECT action, outcome, detail FROM audit WHERE action = 'members add'"
+    )
+    assert [(a, o) for a, o, _ in rows.fetchall()][-1] == ("members add", "succeeded")
+
+
+def test_typed_command_without_arguments_opens_a_prefilled_form(world):
+    response, _ = world.command("members role amara.garcia@harbourlane.example", OPERATOR)
+    assert response.status == 200 and not response.body  # no usage lesson: a form
+    view_id, view = opened_view(world)
+    member = next(b for b in view["blocks"] if b.get("block_id") == "member")
+    assert member["element"]["initial_value"] == "amara.garcia@harbourlane.example"
+    assert json.loads(view["private_metadata"])["channel"] == "C0GENERAL"
+
+
+def test_org_update_form_shows_the_current_values_and_sends_only_changes(world, sim):
+    response, _ = world.command("org update", OPERATOR)
+    assert response.status == 200
+    wait_for(lambda: world.slack.calls_to("views.update"))
+    view_id, view = opened_view(world)
+    name = next(b for b in view["blocks"] if b.get("block_id") == "name")
+    assert name["element"]["initial_value"] == sim.organization["name"]
+    assert invalid_view(view) is None
+
+    unchanged = json.loads(submit(world, OPERATOR, view_id, {}).body)
+    assert unchanged["errors"] == {"name": "change at least one field"}
+
+    submit(world, OPERATOR, view_id, {"phone": "+44 20 7946 0000"})
+    answer = told(world, OPERATOR)[-1]  # org update needs approval by default
+    assert "needs approval" in answer["text"]
+    request = world.approvals.load(int(re.search(r"#(\d+)", answer["text"]).group(1)))
+    assert request.args == {"fields": {"phone": "+44 20 7946 0000"}}
+
+
+def test_a_form_for_a_command_the_user_may_not_run_is_refused(world, sim):
+    home_click(world, VIEWER, f"{OPEN_FORM}:members add", "members add")
+    home_opened(world, OPERATOR)  # something to wait for after the refused click
+    published(world, OPERATOR)
+    assert not world.slack.calls_to("views.open")
+
+
+def test_a_forged_form_submission_is_checked_like_typing(world, sim):
+    """A view claiming to be our form, submitted by someone without the role: the
+    engine refuses it, audits it, and nothing reaches X Booker."""
+    home_click(world, OPERATOR, f"{OPEN_FORM}:members add", "members add")
+    view_id, _ = opened_view(world)
+    before = len(sim.members)
+    submit(world, VIEWER, view_id, {"email": "sneaky@x.example"})
+    answer = told(world, VIEWER)[-1]
+    assert "needs bot role *operator*" in answer["text"]
+    assert len(sim.members) == before
+
+
+# -- approvals from App Home --------------------------------------------------------------------
+
+
+def _request_by_form(world: World) -> int:
+    world.command("members role amara.garcia@harbourlane.example", OPERATOR)
+    view_id, _ = opened_view(world)
+    submit(world, OPERATOR, view_id, {"role": "admin"})
+    answer = told(world, OPERATOR)[-1]
+    return int(re.search(r"#(\d+)", answer["text"]).group(1))
+
+
+def test_role_change_by_form_approved_from_home_refreshes_both_homes(world, sim):
+    rid = _request_by_form(world)
+    home_opened(world, ADMIN2)
+    home = published(world, ADMIN2)
+    approve = next(b for b in buttons(home) if b["action_id"] == APPROVE)
+    assert approve["value"].startswith(f"{rid}:")
+    before_requester = publishes(world, OPERATOR)
+    before_admin = publishes(world, ADMIN2)
+
+    home_click(world, ADMIN2, APPROVE, approve["value"], f"approval-{rid}")
+    wait_for(lambda: world.approvals.load(rid).status == "succeeded")
+    member = next(m for m in sim.members.values() if m["email"].startswith("amara.garcia"))
+    assert member["role"] == "admin"
+    requester_home = published(world, OPERATOR, before_requester)
+    admin_home = published(world, ADMIN2, before_admin)
+    assert "succeeded" in home_text(requester_home)
+    assert f"#{rid}" not in home_text(admin_home).split("Needs your approval")[1].split("Your")[0]
+    answer = told(world, ADMIN2)[-1]  # the clicker is told in a DM (a home has no thread)
+    assert answer["channel"] == ADMIN2
+
+
+def test_home_buttons_keep_the_nonce_rule(world):
+    rid = _request_by_form(world)
+    home_click(world, ADMIN2, APPROVE, f"{rid}:{'0' * 32}", f"approval-{rid}")
+    answer = told(world, ADMIN2)[-1]
+    assert "does not belong to the current request" in answer["text"]
+    assert world.approvals.load(rid).status == "pending"
+    rows = world.engine.svc.store.db().execute(
+        "SELECT outcome, detail FROM audit WHERE action = 'approvals approve'"
+    )
+    assert any(o == "refused" and "button not from" in d for o, d in rows.fetchall())
+
+
+def test_requester_cancels_from_home_and_cannot_approve_their_own(world):
+    rid = _request_by_form(world)
+    request = world.approvals.load(rid)
+    home_click(world, OPERATOR, APPROVE, f"{rid}:{request.nonce}", f"approval-{rid}")
+    assert "needs bot role *admin*" in told(world, OPERATOR, 2)[-1]["text"]
+    home_click(world, OPERATOR, CANCEL, f"{rid}:{request.nonce}", f"mine-{rid}")
+    wait_for(lambda: world.approvals.load(rid).status == "cancelled")
+
+
+def test_reject_asks_for_a_reason_in_a_modal_then_rejects(world):
+    rid = _request_by_form(world)
+    request = world.approvals.load(rid)
+    opened = len(world.slack.calls_to("views.open"))
+    home_click(world, ADMIN2, REJECT, f"{rid}:{request.nonce}", f"approval-{rid}")
+    view_id, view = opened_view(world, opened + 1)
+    assert view["callback_id"] == "xbooker_reject_reason"
+    assert world.approvals.load(rid).status == "pending"  # nothing decided by the click
+
+    empty = json.loads(submit(world, ADMIN2, view_id, {"reason": "  "}).body)
+    assert empty["response_action"] == "errors" and "reason" in empty["errors"]
+    submit(world, ADMIN2, view_id, {"reason": "not during the audit <!channel>"})
+    wait_for(lambda: world.approvals.load(rid).status == "rejected")
+    assert world.approvals.load(rid).rejecter == (ADMIN2, "not during the audit <!channel>")
+
+
+def test_reject_from_a_card_keeps_the_card_binding(world):
+    from tests.world import click
+
+    rid = _request_by_form(world)
+    click(world, rid, ADMIN2, REJECT)
+    view_id, view = opened_view(world, 2)
+    meta = json.loads(view["private_metadata"])
+    assert meta["channel"] == "C0APPROVALS" and meta["home"] is False
+    submit(world, ADMIN2, view_id, {"reason": "wrong person entirely"})
+    wait_for(lambda: world.approvals.load(rid).status == "rejected")
+
+
+# -- page buttons ------------------------------------------------------------------------------------
+
+
+def _page_buttons(payload: dict) -> dict[str, str]:
+    return {
+        e["action_id"]: e["value"]
+        for b in payload["blocks"]
+        if b.get("block_id") == "pages"
+        for e in b["elements"]
+    }
+
+
+def _members(payload: dict) -> list[str]:
+    return re.findall(r"`(mem_[A-Za-z0-9_-]+)`", json.dumps(payload["blocks"]))
+
+
+def test_paging_120_members_with_next_and_previous_shows_each_once(world, sim):
+    assert len(sim.members) == 120
+    first = world.ask("members list", VIEWER)
+    seen = list(_members(first))
+    payload, pages = first, 1
+    while NEXT in _page_buttons(payload):
+        name = f"page{pages}"
+        url = world.slack.response_url(name)
+        message_click(world, VIEWER, NEXT, _page_buttons(payload)[NEXT], url)
+        payload = world.wait_response(f"/response/{name}")
+        assert payload["replace_original"] is True
+        seen += _members(payload)
+        pages += 1
+    assert pages > 1
+    assert sorted(seen) == sorted(sim.members) and len(seen) == len(set(seen)) == 120
+    back_url = world.slack.response_url("back")
+    message_click(world, VIEWER, PREVIOUS, _page_buttons(payload)[PREVIOUS], back_url)
+    back = world.wait_response("/response/back")
+    assert f"page {pages - 1} of {pages}" in json.dumps(back)
+
+
+def test_a_page_button_runs_nothing_but_a_page(world, sim):
+    before = len(sim.members)
+    message_click(
+        world, ADMIN, NEXT, "members add evil@x.example owner", world.slack.response_url("evil")
+    )
+    reply = world.wait_response("/response/evil")
+    assert "does not turn a page" in reply["text"] and reply["replace_original"] is False
+    assert len(sim.members) == before
+
+
+def test_a_page_button_after_a_revoke_is_refused_without_replacing_the_page(world):
+    world.engine.svc.allowlist.revoke(VIEWER, "test")
+    message_click(world, VIEWER, NEXT, "members list page=2", world.slack.response_url("late"))
+    reply = world.wait_response("/response/late")
+    assert reply["replace_original"] is False and "no bot role" in reply["text"]
+
+
+@pytest.mark.parametrize("command", ["members list --share"])
+def test_shared_answers_have_no_page_buttons(world, command):
+    payload = world.ask(command, VIEWER)
+    assert "pages" not in json.dumps(payload["blocks"])
