@@ -70,6 +70,11 @@ class DemoNotifier:
     def direct(self, user_id: str, reply: Reply) -> None:
         self._show(f"direct message to {PEOPLE.get(user_id, (user_id,))[0]}", reply)
 
+    def reply_in_thread(self, channel: str, ts: str, reply: Reply) -> str | None:
+        self._posted += 1
+        self._show(f"reply in the thread of #approvals message {ts}", reply)
+        return f"{self._posted}.0001"
+
 
 def tour(engine: Engine, sim: Simulator, out: TextIO) -> None:
     members = sorted(
@@ -98,9 +103,26 @@ def tour(engine: Engine, sim: Simulator, out: TextIO) -> None:
     )
     say("UDEMOOPS", "approvals approve 1", "Operators cannot approve")
     say("UDEMOADA", f"members remove {leaver['email']}", "Admins' own changes need approval too")
+    print("\n--- Ada opens the bot's App Home in Slack (console: type home)", file=out)
+    print(console.show_home(engine, "UDEMOADA"), file=out)
     say("UDEMOADA", "approvals approve 2", "Nobody approves their own request")
     say("UDEMOGRACE", "approvals approve 1", "A second admin approves: it runs, once")
     say("UDEMOGRACE", "approvals reject 2 not this quarter", "...or rejects")
+    answers = iter(
+        ["grace.hopper@harbourlane", "", "Grace Hopper", "grace.hopper@harbourlane.example"]
+    )
+
+    def scripted(prompt: str) -> str | None:
+        answer = next(answers, None)
+        print(f"  {prompt}{answer if answer is not None else ''}", file=out)
+        return answer
+
+    print(
+        "\n--- Typed without its arguments, a command opens its form (in Slack a modal;"
+        " here, field by field)\nOmar (bot role operator) types: /xbooker members add",
+        file=out,
+    )
+    console.handle_line(engine, TEAM, "UDEMOOPS", "members add", scripted, out)
     say("UDEMOADA", "audit 12", "The audit trail")
     say("UDEMOADA", "status", "Health, token state and warnings")
 

@@ -56,11 +56,18 @@ def test_manifest():
     assert command["usage_hint"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",
         "chat:write.public",
         "im:write",
+        "users:read",
+        "channels:read",
+        "groups:read",
     }
 
 
