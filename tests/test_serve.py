@@ -162,3 +162,56 @@ def test_junk_gets_400_or_401_and_no_traceback(server):
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0]
     assert "Traceback" not in output
+
+
+def test_app_home_and_a_form_through_serve(server, fake_slack, sim_server):
+    """The WSGI gate in front of Bolt takes Slack's JSON events and modal submissions
+    as Slack signs them: a home is published, a typed bare command opens a form, and
+    the form's error comes back on its field in the HTTP answer."""
+    import json
+    import urllib.parse
+
+    _, url = server
+    event = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T0TEAM",
+            "api_app_id": "A0XBOOKER",
+            "type": "event_callback",
+            "event_id": "Ev0SERVE",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": ADMIN, "tab": "home", "channel": "D1"},
+        }
+    )
+    headers = {**sign(SIGNING_SECRET, event), "content-type": "application/json"}
+    assert httpx.post(f"{url}/slack/events", content=event, headers=headers).status_code == 200
+    assert post_command(url, fake_slack, "members add", "form").status_code == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        homes = fake_slack.calls_to("views.publish")
+        forms = fake_slack.calls_to("views.open")
+        if homes and forms:
+            break
+        time.sleep(0.05)
+    assert homes and homes[0]["user_id"] == ADMIN
+    assert "Your bot role" in json.dumps(homes[0]["view"])
+    view_id = next(k for k in fake_slack.views if not k.startswith("home:"))
+    view = fake_slack.views[view_id]
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0TEAM", "domain": "acme"},
+        "user": {"id": ADMIN, "username": "admin", "team_id": "T0TEAM"},
+        "api_app_id": "A0XBOOKER",
+        "token": "x",
+        "trigger_id": "1.2.3",
+        "view": {
+            **view,
+            "id": view_id,
+            "state": {"values": {"email": {"value": {"type": "plain_text_input", "value": "x@"}}}},
+        },
+    }
+    body = "payload=" + urllib.parse.quote(json.dumps(payload))
+    answer = httpx.post(f"{url}/slack/events", content=body, headers=sign(SIGNING_SECRET, body))
+    assert answer.status_code == 200
+    assert answer.json()["response_action"] == "errors"
+    assert "email" in answer.json()["errors"]
