@@ -173,7 +173,7 @@ def test_add_member_form_from_home_errors_on_the_field_then_adds(world, sim):
 def test_typed_command_without_arguments_opens_a_prefilled_form(world):
     response, _ = world.command("members role amara.garcia@harbourlane.example", OPERATOR)
     assert response.status == 200 and not response.body  # no usage lesson: a form
-    view_id, view = opened_view(world)
+    _, view = opened_view(world)
     member = next(b for b in view["blocks"] if b.get("block_id") == "member")
     assert member["element"]["initial_value"] == "amara.garcia@harbourlane.example"
     assert json.loads(view["private_metadata"])["channel"] == "C0GENERAL"
@@ -217,7 +217,7 @@ def test_a_forged_form_submission_is_checked_like_typing(world, sim):
     assert len(sim.members) == before
 
 
-# -- approvals from App Home --------------------------------------------------------------------
+# -- approvals from App Home ----------------------------------------------------------------
 
 
 def _request_by_form(world: World) -> int:
@@ -298,7 +298,7 @@ def test_reject_from_a_card_keeps_the_card_binding(world):
     wait_for(lambda: world.approvals.load(rid).status == "rejected")
 
 
-# -- page buttons ------------------------------------------------------------------------------------
+# -- page buttons ----------------------------------------------------------------------------
 
 
 def _page_buttons(payload: dict) -> dict[str, str]:
