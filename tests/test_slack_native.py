@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from bot.core import home
 from bot.core.cards import APPROVE, REJECT
 from bot.core.home import CANCEL, OPEN_FORM
 from bot.slack.payloads import NEXT, PREVIOUS
@@ -110,6 +111,20 @@ def test_home_without_a_role_says_how_to_get_one_and_shows_nothing_else(world):
     assert "no bot role" in home_text(view)
     assert not buttons(view)
     assert "Harbour Lane" not in home_text(view)
+
+
+def test_homes_share_one_organization_read_and_survive_x_booker_down(world, sim):
+    world.ask("org", VIEWER)  # tokens issued; count only what the homes cost
+    before = sim.count("show organization")
+    for user in (ADMIN, ADMIN2, OPERATOR, VIEWER):
+        home_opened(world, user)
+        published(world, user)
+    assert sim.count("show organization") - before == 1
+
+    sim.fail_next(10, status=503)
+    built = home.build(world.engine.svc, world.approvals, ADMIN)
+    text = json.dumps(built.reply.blocks)
+    assert "could not be read" in text and "Your bot role" in text and "Needs your approval" in text
 
 
 def test_the_messages_tab_and_another_workspace_publish_nothing(world):

@@ -12,6 +12,9 @@ decision path) plus Cancel on one's own requests and buttons that open the forms
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core import cards, render
@@ -23,6 +26,7 @@ from bot.core.replies import Reply, clip_markup, code, context, esc, header, sec
 from bot.core.roles import at_least
 from bot.store import audit, inbox
 from bot.xbooker import errors
+from bot.xbooker.models import Organization
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,27 @@ OPEN_FORM = "open_form"
 CANCELLABLE = ("pending",)
 
 
+class OrganizationCache:
+    """The organization card's data, read from X Booker at most once per ``ttl``
+    seconds: homes are rebuilt on every open and, after each change to a request, for
+    every admin, and none of that should turn into a burst of X Booker calls. A
+    failed read is not kept, so the next home tries again."""
+
+    def __init__(self, read: Callable[[], Organization], ttl: float = 30.0) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._kept: tuple[float, Organization] | None = None
+
+    def __call__(self) -> Organization:
+        with self._lock:
+            if self._kept is not None and time.monotonic() - self._kept[0] < self._ttl:
+                return self._kept[1]
+            org = self._read()
+            self._kept = (time.monotonic(), org)
+            return org
+
+
 @dataclass(frozen=True)
 class Home:
     """The home as blocks for Slack and as text for the console."""
@@ -43,9 +68,15 @@ class Home:
     reply: Reply
 
 
-def build(svc: Services, approvals: Approvals, user_id: str) -> Home:
+def build(
+    svc: Services,
+    approvals: Approvals,
+    user_id: str,
+    organization: Callable[[], Organization] | None = None,
+) -> Home:
     """Read what this user may see, now. X Booker being down costs the organization
-    card only: the rest of the home is local."""
+    card only: the rest of the home is local. ``organization`` reads the card's data
+    (default: straight from X Booker; the Slack front end passes a cache)."""
     role = svc.allowlist.role_of(user_id)
     blocks: list[dict] = [header("xbooker-bot")]
     lines: list[str] = []
@@ -84,7 +115,7 @@ def build(svc: Services, approvals: Approvals, user_id: str) -> Home:
         _awaiting(svc, approvals, user_id, blocks, lines)
     if at_least(role, "operator"):
         _mine(svc, approvals, user_id, blocks, lines)
-    _organization(svc, blocks, lines)
+    _organization(organization or svc.xbooker.organization, blocks, lines)
     if at_least(role, "admin"):
         _audit(svc, user_id, blocks, lines)
     return Home(user_id, Reply("\n".join(lines), blocks))
@@ -149,10 +180,10 @@ def _mine(svc: Services, approvals: Approvals, user_id: str, blocks, lines) -> N
             lines.append("  " + text.replace("\n", "\n  "))
 
 
-def _organization(svc: Services, blocks, lines) -> None:
+def _organization(read: Callable[[], Organization], blocks, lines) -> None:
     blocks.append({"type": "divider"})
     try:
-        org = svc.xbooker.organization()
+        org = read()
     except errors.XBookerError as exc:
         text = f":warning: The organization could not be read: {esc(exc.message, 300)}"
         blocks.append(section(text))

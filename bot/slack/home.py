@@ -29,11 +29,13 @@ class HomePublisher:
         self._client = client
         self._engine = engine
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="home")
+        self._organization = home.OrganizationCache(engine.svc.xbooker.organization)
 
     def publish(self, user_id: str) -> None:
         """Build and publish now, on the caller's thread."""
         try:
-            built = home.build(self._engine.svc, self._engine.approvals, user_id)
+            engine = self._engine
+            built = home.build(engine.svc, engine.approvals, user_id, self._organization)
             self._client.views_publish(user_id=user_id, view=home_view(built.reply))
         except Exception as exc:  # see the module's docstring
             log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)
