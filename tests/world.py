@@ -75,6 +75,9 @@ class World:
 
     def close(self) -> None:
         self.executor.drain(10)
+        # Work the drained work handed on (App Home refreshes) must end before the store
+        # closes: SQLite connections closed under a running query crash the process.
+        self.executor.shutdown(wait=True)
         self.client.close()
         self.store.close()
 

@@ -90,12 +90,22 @@ def access_list(rt: Runtime, inv: Invocation, args: dict) -> list[Grant]:
 AuditIn = Callable[[sqlite_utils.Database, audit.Entry], int]
 
 
+def _args(reason: str | None, **args: str) -> dict:
+    """The arguments an access change records, with its reason when one was given."""
+    return {**args, "reason": reason} if reason else args
+
+
 def grant_access(
-    allow: AllowList, audit_in: AuditIn, inv: Invocation, user: str, role: str
+    allow: AllowList,
+    audit_in: AuditIn,
+    inv: Invocation,
+    user: str,
+    role: str,
+    reason: str | None = None,
 ) -> Change:
     """The one way a bot role is given, from Slack, an approval or the shell: the grant
-    and its audit row (actor, source, previous role) in one transaction."""
-    detail = {"command": "access grant", "args": {"user": user, "role": role}}
+    and its audit row (actor, source, previous role, reason) in one transaction."""
+    detail = {"command": "access grant", "args": _args(reason, user=user, role=role)}
 
     def record(db: sqlite_utils.Database, previous: str | None) -> None:
         audit_in(db, inv.entry("access grant", "succeeded", {**detail, "was": previous}))
@@ -103,9 +113,11 @@ def grant_access(
     return Change(allow.grant(user, role, inv.actor, record), role)
 
 
-def revoke_access(allow: AllowList, audit_in: AuditIn, inv: Invocation, user: str) -> Change:
+def revoke_access(
+    allow: AllowList, audit_in: AuditIn, inv: Invocation, user: str, reason: str | None = None
+) -> Change:
     """The one way a bot role is taken away; see :func:`grant_access`."""
-    detail = {"command": "access revoke", "args": {"user": user}}
+    detail = {"command": "access revoke", "args": _args(reason, user=user)}
 
     def record(db: sqlite_utils.Database, previous: str | None) -> None:
         audit_in(db, inv.entry("access revoke", "succeeded", {**detail, "was": previous}))
@@ -114,11 +126,15 @@ def revoke_access(allow: AllowList, audit_in: AuditIn, inv: Invocation, user: st
 
 
 def access_grant(rt: Runtime, inv: Invocation, args: dict) -> Change:
-    return grant_access(rt.svc.allowlist, rt.svc.audit_in, inv, args["user"], args["role"])
+    svc = rt.svc
+    return grant_access(
+        svc.allowlist, svc.audit_in, inv, args["user"], args["role"], args.get("reason")
+    )
 
 
 def access_revoke(rt: Runtime, inv: Invocation, args: dict) -> Change:
-    return revoke_access(rt.svc.allowlist, rt.svc.audit_in, inv, args["user"])
+    svc = rt.svc
+    return revoke_access(svc.allowlist, svc.audit_in, inv, args["user"], args.get("reason"))
 
 
 @dataclass(frozen=True)
@@ -190,8 +206,8 @@ def approvals_cancel(rt: Runtime, inv: Invocation, args: dict):
 
 
 def approvals_resolve(rt: Runtime, inv: Invocation, args: dict):
-    return rt.approvals.resolve(inv, args["id"], args["resolution"])
+    return rt.approvals.resolve(inv, args["id"], args["resolution"], args.get("reason"))
 
 
-def audit_show(rt: Runtime, inv: Invocation, args: dict) -> list[dict]:
-    return audit.rows(rt.svc.store, args.get("count", 20))
+def audit_show(rt: Runtime, inv: Invocation, args: dict) -> audit.Page:
+    return audit.page(rt.svc.store, args.get("count", 20), args.get("page", 1), args.get("last"))

@@ -14,6 +14,13 @@ flags the request "outcome unknown" at once, and the sweeper flags what a dead
 thread or process left; ``approvals resolve`` settles any request that is not
 final and not being executed. Every user action ends in an audit row, refusals
 included: a refusal is raised as :class:`Refused` and recorded in one place.
+
+The sweeper also reminds approvers: a thread reply on the card of a request still
+pending half-way through its lifetime, and another an hour before it expires. Each
+reminder is claimed with a compare-and-set on the request's row before it is
+posted, so several processes or a restart never send one twice (and a post that
+fails is logged, not retried). Whoever must know that a request changed (App Home)
+subscribes with :meth:`Approvals.subscribe`.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ log = logging.getLogger(__name__)
 # within their timeouts; writes are never retried).
 STALE_CLAIM = 120.0
 PAGE_SIZE = 20
+# The last reminder comes this long before a request expires (if its lifetime is over
+# twice as long; otherwise the half-way reminder is the only one).
+LAST_REMINDER = 3600.0
 
 
 class Notifier(Protocol):
@@ -56,6 +66,7 @@ class Notifier(Protocol):
     def post(self, channel: str, reply: Reply) -> str | None: ...
     def update(self, channel: str, ts: str, reply: Reply) -> None: ...
     def direct(self, user_id: str, reply: Reply) -> None: ...
+    def reply_in_thread(self, channel: str, ts: str, reply: Reply) -> str | None: ...
 
 
 class Unposted:
@@ -68,6 +79,9 @@ class Unposted:
         return None
 
     def direct(self, user_id: str, reply: Reply) -> None:
+        return None
+
+    def reply_in_thread(self, channel: str, ts: str, reply: Reply) -> str | None:
         return None
 
 
@@ -96,6 +110,26 @@ class Approvals:
         # many threads: a losing decider must not unmark the winner's execution.
         self._live: Counter[int] = Counter()
         self._live_lock = threading.Lock()
+        self._subscribers: list[Callable[[int], None]] = []
+        # Half the longest lifetime a pending request may have: how far ahead of now the
+        # half-way reminders are looked for (set at the first sweep, see _remind).
+        self._half_window: float | None = None
+
+    def subscribe(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(request_id)`` after each change of a request has committed
+        (requested, every decision, execution and its outcome, cancel, expiry, resolve,
+        outcome unknown). It runs on the thread that made the change, before that
+        thread tells anyone else, so it should be quick (hand slow work to a thread);
+        whatever it raises is logged and swallowed."""
+        self._subscribers.append(callback)
+
+    def _changed(self, rid: int) -> None:
+        """Tell the subscribers; only ever called once the change's transaction committed."""
+        for callback in list(self._subscribers):
+            try:
+                callback(rid)
+            except Exception:  # a subscriber must not turn a recorded change into an error
+                log.exception("a subscriber to approval request changes failed (#%d)", rid)
 
     # -- making a request ------------------------------------------------------------------
 
@@ -115,7 +149,7 @@ class Approvals:
                 proposal = command.proposal.prepare(self.svc, args)
             except (UserError, AccessError) as exc:
                 raise Refused(str(exc), f":warning: {esc(exc)}. Nothing was requested.") from None
-            too_long = cards.too_long(proposal.lines, proposal.read_error)
+            too_long = cards.too_long(proposal.lines, proposal.read_error, args.get("reason"))
             if too_long:
                 raise Refused(
                     "preview too long",
@@ -154,6 +188,7 @@ class Approvals:
             )
             requested = {**detail, "request": rid, "targets": proposal.targets}
             self.svc.audit_in(db, inv.entry(name, "requested", requested))
+        self._changed(rid)
         request = self._load(rid)
         ts = self.notifier.post(settings.approvals_channel, self.card(request))
         if ts:
@@ -176,6 +211,7 @@ class Approvals:
                 claimed(won and request.status == "executing")
         except Refused as refusal:
             return self._refuse(inv, action, rid, refusal)
+        self._changed(rid)
         return self._act(request, won, counted)
 
     def _check_decision(self, inv: Invocation, rid: int, verb: str) -> Request:
@@ -309,10 +345,13 @@ class Approvals:
                 self.svc.audit_in(db, inv.entry("approvals cancel", "cancelled", detail))
         except Refused as refusal:
             return self._refuse(inv, "approvals cancel", rid, refusal)
+        self._changed(rid)
         self._finish(self._load(rid))
         return Reply.note(f"Request #{rid} cancelled.")
 
-    def resolve(self, inv: Invocation, rid: int, resolution: str) -> Reply:
+    def resolve(
+        self, inv: Invocation, rid: int, resolution: str, reason: str | None = None
+    ) -> Reply:
         """Settle any request that is not final and not being executed right now."""
         try:
             request = self._known(inv, rid)
@@ -335,7 +374,7 @@ class Approvals:
                     f"Nothing was sent to X Booker for request #{rid}, so it cannot have "
                     "succeeded: resolve it as `failed` to close it.",
                 )
-            outcome = {"resolved_by": inv.user_id}
+            outcome = {"resolved_by": inv.user_id, **({"reason": reason} if reason else {})}
             with self.svc.store.write() as db:
                 if not store.move(
                     db, rid, request.status, resolution, self.clock(), outcome=outcome
@@ -344,9 +383,12 @@ class Approvals:
                         "changed meanwhile", f"Request #{rid} changed meanwhile; look again."
                     )
                 detail = {"request": rid, "command": request.command, "was": self._state(request)}
+                if reason:
+                    detail["reason"] = reason
                 self.svc.audit_in(db, inv.entry("approvals resolve", resolution, detail))
         except Refused as refusal:
             return self._refuse(inv, "approvals resolve", rid, refusal)
+        self._changed(rid)
         self._finish(self._load(rid))
         return Reply.note(f"Request #{rid} recorded as {resolution}.")
 
@@ -396,6 +438,7 @@ class Approvals:
                     # X Booker's real answer is still recorded.
                     status = f"{status} after it was settled"
                 self.svc.audit_in(db, self._entry(request.command, status, rid, None, what))
+            self._changed(rid)
         except errors.OutcomeUnknownError as exc:
             self._flag(rid, exc.message)
         except Exception as exc:
@@ -445,6 +488,8 @@ class Approvals:
                 if flagged:
                     entry = self._entry("approvals interrupted", "outcome unknown", rid, why)
                     self.svc.audit_in(db, entry)
+            if flagged:
+                self._changed(rid)
             return flagged
         except Exception:
             log.exception("could not flag request #%d as outcome unknown; the sweeper will", rid)
@@ -466,7 +511,42 @@ class Approvals:
                 changed.append(rid)
         for rid in changed:
             self._finish(self._load(rid))
+        if self.svc.settings.approval_reminders:
+            self._remind(now)
         return len(changed)
+
+    # -- reminders -----------------------------------------------------------------------
+
+    def _remind(self, now: float) -> None:
+        """Post the reminders now due: the last-hour ones first, so that a request found
+        late in its life gets that one only (its claim takes the half-way one too)."""
+        team = self.svc.team_id
+        if self._half_window is None:
+            longest = store.longest_pending_ttl(self.svc.store, team)
+            self._half_window = max(self.svc.settings.approval_ttl, longest) / 2
+        for rid in store.due_hour_reminders(self.svc.store, team, now, LAST_REMINDER):
+            self._send_reminder(rid, cards.HOUR, store.claim_hour_reminder)
+        for rid in store.due_half_reminders(self.svc.store, team, now, self._half_window):
+            self._send_reminder(rid, cards.HALF, store.claim_half_reminder)
+
+    def _send_reminder(
+        self, rid: int, kind: str, claim: Callable[[sqlite_utils.Database, int, float], bool]
+    ) -> None:
+        """Claim the reminder, then post it in the card's thread. Claimed first, so it is
+        sent at most once; a post Slack refuses is logged by the notifier and not retried."""
+        with self.svc.store.write() as db:
+            if not claim(db, rid, self.clock()):
+                return  # another process, or a decision, got there first
+        request = self._load(rid)
+        assert request.channel_id and request.message_ts  # the queries ask for a card
+        eligible = [  # bot admins now (a revoked one is not), who have not decided it
+            admin
+            for admin in self.svc.allowlist.admins()
+            if admin != request.requester and admin not in request.approvers
+        ]
+        reply = cards.reminder(request, eligible, kind)
+        if self.notifier.reply_in_thread(request.channel_id, request.message_ts, reply) is None:
+            log.warning("the %s reminder of request #%d was not posted", kind, rid)
 
     def _claim_orphan(self, rid: int) -> None:
         """An approved request nobody claimed (left by an older version): claim and run it."""
@@ -477,6 +557,7 @@ class Approvals:
                 if store.load(self.svc.store, rid, db).status != "approved":
                     return
                 self._claim_in(db, request, system)
+            self._changed(rid)
             request = self._load(rid)
             claimed(request.status == "executing")
         if request.status == "executing":
@@ -497,6 +578,8 @@ class Approvals:
             moved = store.move(db, rid, "pending", "expired", self.clock())
             if moved:
                 self.svc.audit_in(db, self._entry("approvals expire", "expired", rid))
+        if moved:
+            self._changed(rid)
         return moved
 
     def unknown(self, request: Request) -> bool:
@@ -541,9 +624,13 @@ class Approvals:
             raise Refused("unknown request", f"There is no request #{rid}.")
         assert request is not None
         # The ts is stored just after posting: a click in between matches on the nonce.
-        if click is not None and (
-            click.channel_id != request.channel_id
-            or (request.message_ts is not None and click.message_ts != request.message_ts)
+        if (
+            click is not None
+            and click.surface == "card"
+            and (
+                click.channel_id != request.channel_id
+                or (request.message_ts is not None and click.message_ts != request.message_ts)
+            )
         ):
             raise Refused(
                 "button clicked outside the request's card",
@@ -577,8 +664,7 @@ class Approvals:
         """Update the channel message (buttons removed) and tell the requester."""
         self._refresh_card(r)
         if r.status in store.FINAL or self.unknown(r):
-            text = f"Your request #{r.id} ({esc(r.command)}): {self.outcome_text(r)}"
-            self.notifier.direct(r.requester, Reply.note(text))
+            self.notifier.direct(r.requester, cards.outcome_message(r, self.unknown(r)))
 
     def _why_not(self, r: Request) -> str:
         if r.status == "pending":

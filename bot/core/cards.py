@@ -2,9 +2,10 @@
 
 A card must show the whole change truthfully to someone deciding from a phone:
 the header states any privilege the change grants, every value sits on its own
-line (values were made one line and inert when the preview was built), and the
-"what will change" part is never cut. :func:`too_long` lets the request be
-refused up front when that cannot fit one Slack message.
+line (values were made one line and inert when the preview was built), the
+requester's reason (if any) has a section of its own, and the "what will change"
+part is never cut. :func:`too_long` lets the request be refused up front when that
+cannot fit one Slack message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.core.replies import (
     MAX_HEADER,
     MAX_MESSAGE,
     MAX_TEXT,
+    Pages,
     Reply,
     chunks,
     clip_markup,
@@ -51,10 +53,20 @@ def title(rid: int, command: str, args: dict) -> str:
     return f"{text} · GRANTS {granted.upper()}" if granted else text
 
 
-def too_long(lines: list[str], read_error: str | None) -> str | None:
+def reason_of(r: Request) -> str | None:
+    """The requester's reason (``reason="…"``), kept with the request's arguments."""
+    return r.args.get("reason")
+
+
+def _reason_line(reason: str) -> str:
+    return f"*Reason:* {esc(reason)}"
+
+
+def too_long(lines: list[str], read_error: str | None, reason: str | None = None) -> str | None:
     """Why a preview cannot be shown whole on one card, or None if it can."""
     longest = max((len(line) for line in lines), default=0)
     total = sum(len(line) for line in lines) + len(read_error or "")
+    total += len(_reason_line(reason)) if reason else 0
     if longest > MAX_TEXT:
         return f"one changed value makes a line of {longest} characters (at most {MAX_TEXT})"
     if total > MAX_CHANGE_TEXT:
@@ -85,7 +97,8 @@ def outcome_text(r: Request, unknown: bool) -> str:
     resolved = outcome.get("resolved_by")
     if r.status in ("succeeded", "failed") and resolved:
         mark = ":white_check_mark:" if r.status == "succeeded" else ":x:"
-        return f"{mark} Recorded as {r.status} by {render.user(resolved)}."
+        why = f": {esc(outcome['reason'])}" if outcome.get("reason") else "."
+        return f"{mark} Recorded as {r.status} by {render.user(resolved)}{why}"
     if r.status == "succeeded":
         return f":white_check_mark: Approved by {by}; done. {outcome.get('result', '')}".rstrip()
     if r.status == "failed":
@@ -115,7 +128,9 @@ def outcome_text(r: Request, unknown: bool) -> str:
     return esc(r.status)
 
 
-def _buttons(r: Request) -> dict:
+def buttons(r: Request) -> dict:
+    """Approve and Reject, bound to this request by its nonce (on the card and on App
+    Home alike)."""
     value = f"{r.id}:{r.nonce}"
     return {
         "type": "actions",
@@ -145,6 +160,9 @@ def card(r: Request, unknown: bool) -> Reply:
         section(f"{render.user(r.requester)} asks to run {code(r.command)}. *What will change:*"),
         *[section(line) for line in r.lines],
     ]
+    reason = reason_of(r)
+    if reason:
+        blocks.append(section(_reason_line(reason)))
     if r.read_error:
         blocks.append(
             section(f":warning: X Booker refused to show the current state: {code(r.read_error)}")
@@ -155,10 +173,12 @@ def card(r: Request, unknown: bool) -> Reply:
             context(f"Needs {needed} · {len(r.approvers)} so far · expires {when(r.expires_at)}")
         )
         if r.nonce:
-            blocks.append(_buttons(r))
+            blocks.append(buttons(r))
     else:
         blocks.append(section(outcome_text(r, unknown)))
     text = f"{esc(top)} by {render.user(r.requester)}: " + "; ".join(r.lines)
+    if reason:
+        text += f" · reason: {esc(reason)}"
     return Reply(text, blocks)
 
 
@@ -184,7 +204,45 @@ def created(r: Request, posted_in: str | None) -> Reply:
         f":hourglass_flowing_sand: Request *#{r.id}* created: `{esc(r.command)}` needs approval "
         f"by {others} other than you. {where} It expires {when(r.expires_at)}."
     )
-    return Reply(text, [section(text), section("*What will change:*"), *map(section, r.lines)])
+    blocks = [section(text), section("*What will change:*"), *map(section, r.lines)]
+    reason = reason_of(r)
+    if reason:
+        blocks.append(section(_reason_line(reason)))
+    return Reply(text, blocks)
+
+
+def outcome_message(r: Request, unknown: bool) -> Reply:
+    """The requester's direct message once a request has ended (or its outcome is
+    unknown): how it ended, and the reason they gave."""
+    text = f"Your request #{r.id} ({esc(r.command)}): {outcome_text(r, unknown)}"
+    reason = reason_of(r)
+    if not reason:
+        return Reply.note(text)
+    why = f"Your reason: {esc(reason)}"
+    return Reply(f"{text}\n{why}", [section(text), context(why)])
+
+
+# Mentions a reminder makes at most: the rest are counted, so a workspace with many
+# admins still gets a reminder that fits one message.
+MAX_MENTIONS = 20
+HALF, HOUR = "half", "hour"
+
+
+def reminder(r: Request, eligible: list[str], kind: str) -> Reply:
+    """A thread reply on a pending request's card, naming who can still decide it."""
+    when_text = "half its time has passed" if kind == HALF else "it expires in less than an hour"
+    text = (
+        f":alarm_clock: Reminder: request #{r.id} ({code(r.command)}) is still waiting for "
+        f"a decision; {when_text} (expires {when(r.expires_at)})."
+    )
+    if eligible:
+        shown = " ".join(render.user(u) for u in eligible[:MAX_MENTIONS])
+        more = len(eligible) - MAX_MENTIONS
+        shown += f" and {more} more bot admin(s)" if more > 0 else ""
+        text += f" {shown}: approve or reject it on the card above."
+    else:
+        text += " No bot admin other than the requester can decide it: it will expire."
+    return Reply.note(text)
 
 
 def open_list(requests: list[tuple[Request, bool]], total: int, page: int, size: int) -> Reply:
@@ -204,4 +262,5 @@ def open_list(requests: list[tuple[Request, bool]], total: int, page: int, size:
     blocks = [header(title_text), *[section(t) for t in chunks(lines)]]
     if page < pages:
         blocks.append(context("Next page: " + code(f"/xbooker approvals page={page + 1}")))
-    return Reply(title_text + "\n" + "\n".join(lines), blocks)
+    text = title_text + "\n" + "\n".join(lines)
+    return Reply(text, blocks, pages=Pages("approvals", page, pages))

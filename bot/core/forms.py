@@ -14,10 +14,9 @@ from dataclasses import dataclass, replace
 
 from bot.core import params as p
 from bot.core.lexer import LexError, tokenize
+from bot.core.params import REASON_MIN
 from bot.core.registry import BY_NAME, lookup
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
-
-REASON_MIN = 10
 
 
 @dataclass(frozen=True)

@@ -195,9 +195,9 @@ def _organization(read: Callable[[], Organization], blocks, lines) -> None:
 
 
 def _audit(svc: Services, user_id: str, blocks, lines) -> None:
-    rows = audit.rows(svc.store, AUDIT_SHOWN)
+    latest = audit.page(svc.store, AUDIT_SHOWN)
     inv = Invocation(svc.team_id, user_id, "audit", source="slack")
-    shown = render.audit_rows(inv, {"count": AUDIT_SHOWN}, rows)
+    shown = render.audit_rows(inv, {"count": AUDIT_SHOWN}, latest)
     blocks.append({"type": "divider"})
-    blocks.extend(shown.blocks)
+    blocks.extend(shown.blocks)  # not its page buttons: the home has no message to turn
     lines.append(shown.text)

@@ -14,6 +14,10 @@ from bot.xbooker.client import MEMBER_ID
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
 
 MAX_ARGUMENT = 500
+# A reason required by XBOOKER_BOT_REQUIRE_REASON says something: at least this many
+# characters after trimming (the modal's field checks the same number).
+REASON_MIN = 10
+MAX_REASON = 500
 EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
@@ -107,6 +111,17 @@ def _text(limit: int):
     return convert
 
 
+def _reason(text: str) -> str:
+    """A reason as typed after ``reason=``: trimmed, one line, bounded. Whether one is
+    required, and its minimum length then, is the parser's to check (a setting)."""
+    text = text.strip()
+    if not text:
+        raise ArgumentError('the reason is empty: write why in reason="…", or leave it out')
+    if len(text) > MAX_REASON:
+        raise ArgumentError(f"the reason is {len(text)} characters long; at most {MAX_REASON}")
+    return _one_line(text, "the reason")
+
+
 def _field_value(field: str, value: str) -> str:
     value = _one_line(value.strip(), field)
     if not value:
@@ -183,6 +198,10 @@ def page() -> Param:
     return Param("page", "<n>", _int(1, 10000, "page"), False, keyword=True)
 
 
+def last_row() -> Param:
+    return Param("last", "<row id>", _int(1, 10**15, "a row id"), False, keyword=True)
+
+
 def role_filter() -> Param:
     return Param("role", "<role>", _choice(MEMBER_ROLES, "an X Booker role"), False, keyword=True)
 
@@ -196,7 +215,14 @@ def search() -> Param:
 
 
 def reason() -> Param:
-    return Param("reason", "<reason>", _text(500), False, rest=True)
+    """The rest of the line, on the approvals commands that always took a reason."""
+    return Param("reason", "<reason>", _text(MAX_REASON), False, rest=True)
+
+
+def reason_option() -> Param:
+    """``reason="…"`` on the other commands that change something: optional, unless the
+    command is listed in XBOOKER_BOT_REQUIRE_REASON (:func:`bot.core.parser.parse`)."""
+    return Param("reason", '"<why>"', _reason, False, keyword=True)
 
 
 def topic() -> Param:

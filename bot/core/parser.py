@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from bot.core import params as p
@@ -30,7 +31,9 @@ class ParseError(ValueError):
         self.words = words or []
 
 
-def parse(text: str) -> Parsed:
+def parse(text: str, require_reason: Collection[str] = ()) -> Parsed:
+    """``require_reason``: the commands XBOOKER_BOT_REQUIRE_REASON lists, which are
+    refused here, before anything happens, when typed without a reason."""
     try:
         tokens = tokenize(text.strip())
     except LexError as exc:
@@ -51,7 +54,28 @@ def parse(text: str) -> Parsed:
     if share and not command.shareable:
         allowed = ", ".join(c.name for c in registry.COMMANDS if c.shareable)
         raise ParseError(f"--share is only for {allowed}; this answer stays private", command)
-    return Parsed(command, bind(command, tokens[used:]), share)
+    args = bind(command, tokens[used:])
+    if command.name in require_reason:
+        _check_reason(command, args.get("reason"))
+    return Parsed(command, args, share)
+
+
+def _check_reason(command: Command, reason: str | None) -> None:
+    """A required reason is there and says something (registry.check_reasons makes sure
+    every command that may be listed takes one)."""
+    param = next(q for q in command.params if q.name == "reason")
+    where = "write it after the request id" if param.rest else 'add reason="…"'
+    if reason is None:
+        raise ParseError(
+            f"{command.name} needs a reason: {where} (at least {p.REASON_MIN} characters)",
+            command,
+        )
+    if len(reason.strip()) < p.REASON_MIN:
+        raise ParseError(
+            f"{command.name} needs a reason of at least {p.REASON_MIN} characters; "
+            f"this one has {len(reason.strip())}",
+            command,
+        )
 
 
 def bind(command: Command, tokens: list[Token]) -> dict:
@@ -62,6 +86,7 @@ def bind(command: Command, tokens: list[Token]) -> dict:
     positional = [q for q in command.params if not q.keyword and not q.fields and not q.rest]
     rest = next((q for q in command.params if q.rest), None)
     rest_words: list[str] = []
+    rest_keyword = False  # the rest given as name="…" (reason="…" on approvals commands)
     for token in tokens:
         if len(token.text) > p.MAX_ARGUMENT:
             raise ParseError(
@@ -74,6 +99,10 @@ def bind(command: Command, tokens: list[Token]) -> dict:
                 if key in args:
                     raise ParseError(f"{key}= is given twice", command)
                 args[key] = _convert(command, keywords[key], value)
+                continue
+            if rest is not None and key == rest.name == "reason" and not rest_keyword:
+                rest_keyword = True
+                args[rest.name] = _convert(command, rest, value)
                 continue
             if fields_param is not None:
                 if key not in fields_param.fields:
@@ -100,6 +129,11 @@ def bind(command: Command, tokens: list[Token]) -> dict:
         else:
             raise ParseError(f"unexpected '{token.text}'", command)
     if rest is not None and rest_words:
+        if rest_keyword:
+            raise ParseError(
+                f'give the {rest.name} once: as {rest.name}="…" or as the rest of the line',
+                command,
+            )
         args[rest.name] = _convert(command, rest, " ".join(rest_words))
     missing = [q for q in positional if q.required]
     if fields_param is not None and "fields" not in args:

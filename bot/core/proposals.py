@@ -185,11 +185,12 @@ def _access_now(svc: Services, args: dict, targets: dict) -> tuple[dict, Any]:
 
 
 def _grant_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
-    return grant_access(svc.allowlist, svc.audit_in, inv, args["user"], args["role"])
+    user, role, reason = args["user"], args["role"], args.get("reason")
+    return grant_access(svc.allowlist, svc.audit_in, inv, user, role, reason)
 
 
 def _revoke_apply(svc: Services, inv: Invocation, args: dict, targets: dict, now: Any) -> Change:
-    return revoke_access(svc.allowlist, svc.audit_in, inv, args["user"])
+    return revoke_access(svc.allowlist, svc.audit_in, inv, args["user"], args.get("reason"))
 
 
 MEMBERS_ROLE = Proposer(_role_prepare, _member_now, _role_apply)

@@ -1,14 +1,15 @@
 """The command registry: one declarative table that parsing, help, authorization,
 approvals and rendering all read.
 
-Each entry declares everything about its command: words, typed arguments, the
-bot role it needs, whether it writes, the X Booker operation it performs, the
-function that runs it and the renderer, its help, whether it needs team approval
-by default, how it is proposed and applied when it does (its
-:class:`~bot.core.proposals.Proposer`), and which arguments raise privileges (so
-that it needs approval whatever the settings say). :func:`check` runs at start-up
-so a gap in the table, or a setting naming a command that does not exist or
-cannot be approved, stops the bot instead of failing on the first use.
+Each entry declares everything about its command: words, typed arguments (every
+command that changes something takes a ``reason``), the bot role it needs, whether
+it writes, the X Booker operation it performs, the function that runs it and the
+renderer, its help, whether it needs team approval by default, how it is proposed
+and applied when it does (its :class:`~bot.core.proposals.Proposer`), and which
+arguments raise privileges (so that it needs approval whatever the settings say).
+:func:`check` and :func:`check_reasons` run at start-up, so a gap in the table, or
+a setting naming a command that does not exist, cannot be approved or has nothing
+to give a reason for, stops the bot instead of failing on the first use.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "org update",
-        [p.org_fields()],
+        [p.org_fields(), p.reason_option()],
         "operator",
         "change the organization's name, email, phone, website, address or timezone",
         'org update name="Harbour Lane Ltd" timezone=Europe/London',
@@ -138,7 +139,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "members add",
-        [p.email(), p.xb_role(required=False), p.full_name()],
+        [p.email(), p.xb_role(required=False), p.full_name(), p.reason_option()],
         "operator",
         "add a member (X Booker role defaults to member)",
         'members add bob@x.example member name="Bob Smith"',
@@ -151,7 +152,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "members role",
-        [p.member(), p.xb_role()],
+        [p.member(), p.xb_role(), p.reason_option()],
         "operator",
         "change a member's X Booker role",
         "members role bob@x.example admin",
@@ -165,7 +166,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "members remove",
-        [p.member()],
+        [p.member(), p.reason_option()],
         "operator",
         "remove a member",
         "members remove bob@x.example",
@@ -187,7 +188,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "access grant",
-        [p.slack_user(), p.bot_role()],
+        [p.slack_user(), p.bot_role(), p.reason_option()],
         "admin",
         "give someone a bot role (viewer, operator or admin)",
         "access grant @alice operator",
@@ -199,7 +200,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "access revoke",
-        [p.slack_user()],
+        [p.slack_user(), p.reason_option()],
         "admin",
         "take someone's bot role away",
         "access revoke @alice",
@@ -250,7 +251,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "approvals resolve",
-        [p.request_id(), p.resolution()],
+        [p.request_id(), p.resolution(), p.reason_option()],
         "admin",
         "settle a request whose outcome is unknown",
         "approvals resolve 42 succeeded",
@@ -260,9 +261,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _cmd(
         "audit",
-        [p.count()],
+        [p.count(), p.page(), p.last_row()],
         "admin",
-        "show the latest audit log rows",
+        "show the latest audit log rows, a page at a time",
         "audit 20",
         actions.audit_show,
         render.audit_rows,
@@ -301,6 +302,8 @@ def check(require_approval: tuple[str, ...]) -> None:
             raise RegistryError(f"command '{command.name}' names unknown operation")
         if (command.approval or command.privileged) and command.proposal is None:
             raise RegistryError(f"command '{command.name}' may need approval but has no proposer")
+        if command.writes and not any(q.name == "reason" for q in command.params):
+            raise RegistryError(f"command '{command.name}' changes something but takes no reason")
     defaults = {c.name for c in COMMANDS if c.approval}
     if defaults != set(DEFAULT_REQUIRE_APPROVAL):
         raise RegistryError("the registry's approval defaults disagree with the documented default")
@@ -315,6 +318,33 @@ def check(require_approval: tuple[str, ...]) -> None:
             raise RegistryError(
                 f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' cannot be approved (only commands "
                 f"that change X Booker or the allow-list can: {approvable})"
+            )
+
+
+# Decided with a button on a card or App Home, which cannot carry a typed reason.
+CLICKED = ("approvals approve", "approvals cancel")
+
+
+def check_reasons(require_reason: tuple[str, ...]) -> None:
+    """Refuse to start with an XBOOKER_BOT_REQUIRE_REASON entry that is not a command, or
+    names one that changes nothing (a lookup has nothing to justify)."""
+    for entry in require_reason:
+        command = BY_WORDS.get(tuple(entry.split()))
+        if command is None:
+            near = suggest(entry.split())
+            hint = f" (did you mean '{near.name}'?)" if near else ""
+            raise RegistryError(f"XBOOKER_BOT_REQUIRE_REASON: '{entry}' is not a command{hint}")
+        if command.name in CLICKED:
+            raise RegistryError(
+                f"XBOOKER_BOT_REQUIRE_REASON: '{entry}' is mostly done with a button, which "
+                "carries no reason (a rejection always asks for one in a form)"
+            )
+        if not command.writes:
+            writers = ", ".join(c.name for c in COMMANDS if c.writes and c.name not in CLICKED)
+            raise RegistryError(
+                f"XBOOKER_BOT_REQUIRE_REASON: '{entry}' changes nothing, so it cannot require "
+                f"a reason (only commands that change X Booker, the allow-list or a request "
+                f"can: {writers})"
             )
 
 

@@ -222,8 +222,11 @@ def as_is(inv: Invocation, args: dict, reply: Reply) -> Reply:
     return reply
 
 
-def audit_rows(inv: Invocation, args: dict, rows: list[dict]) -> Reply:
+def audit_rows(inv: Invocation, args: dict, page: audit.Page) -> Reply:
+    rows = page.rows
     if not rows:
+        if page.number > 1:
+            return Reply.note(f"Page {page.number} is past the end: there are {page.pages}.")
         return Reply.note("The audit log is empty.")
     lines = []
     for row in rows:
@@ -234,5 +237,9 @@ def audit_rows(inv: Invocation, args: dict, rows: list[dict]) -> Reply:
             f"{esc(row['action'])}: *{esc(row['outcome'])}*"
             + (f" {code(summary)}" if summary else "")
         )
-    title = f"Audit log: the latest {len(rows)} row(s)"
-    return Reply("\n".join(lines), [header(title), *[section(t) for t in chunks(lines)]])
+    title = f"Audit log: rows #{rows[0]['id']} to #{rows[-1]['id']}"
+    if page.pages > 1:
+        title += f" (page {page.number} of {page.pages})"
+    blocks = [header(title), *[section(t) for t in chunks(lines)]]
+    pages = Pages(f"audit {page.size} last={page.last}", page.number, page.pages)
+    return Reply("\n".join(lines), blocks, pages=pages)

@@ -129,6 +129,9 @@ def build_app(
     bolt_log = logging.getLogger("slack_bolt.App")
     level = bolt_log.level
     bolt_log.setLevel(logging.ERROR)
+    # One executor for every listener and for App Home publishing, so that draining it
+    # (at shutdown) leaves nothing reading the store after it closes.
+    executor = executor or DrainingExecutor()
     try:
         verify = not (socket_mode or verified_before)
         app = _bolt_app(settings, client, authorize, executor, socket_mode, verify, bolt_log)
@@ -140,7 +143,8 @@ def build_app(
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener: %s", type(error).__name__)
 
-    homes = HomePublisher(client, engine)
+    homes = HomePublisher(client, engine, executor)
+    engine.approvals.subscribe(homes.refresh_request)
     listeners.register(app, engine, Responder(), client, homes)
     return app
 
@@ -152,7 +156,7 @@ def _bolt_app(settings, client, authorize, executor, socket_mode, verify, logger
         if settings.slack_signing_secret
         else "",
         process_before_response=True,
-        listener_executor=executor or DrainingExecutor(),
+        listener_executor=executor,
         authorize=authorize,
         request_verification_enabled=verify,
         url_verification_enabled=not socket_mode,

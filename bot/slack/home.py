@@ -2,15 +2,16 @@
 concerns whenever it changes (its requester and the bot admins who may decide it),
 so no one acts on a stale list.
 
-Publishing is a Slack call per person: it runs on a small pool of its own, never
-on the thread of the command or click that changed the request, and its failures
-are logged and dropped (the next open rebuilds the home anyway).
+Publishing is a Slack call per person: it runs on the listeners' executor, never on
+the thread of the command or click that changed the request (so shutdown drains
+it with the rest of the work), and its failures are logged and dropped (the next
+open rebuilds the home anyway).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from slack_sdk import WebClient
 
@@ -25,10 +26,10 @@ MAX_REFRESHED = 50
 
 
 class HomePublisher:
-    def __init__(self, client: WebClient, engine: Engine, workers: int = 2) -> None:
+    def __init__(self, client: WebClient, engine: Engine, executor: Executor) -> None:
         self._client = client
         self._engine = engine
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="home")
+        self._pool = executor
         self._organization = home.OrganizationCache(engine.svc.xbooker.organization)
 
     def publish(self, user_id: str) -> None:
@@ -41,16 +42,23 @@ class HomePublisher:
             log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)
 
     def refresh_request(self, request_id: int) -> None:
-        """Republish, in the background, the homes of everyone ``request_id`` concerns."""
+        """Republish, in the background, the homes of everyone ``request_id`` concerns
+        (called as each change to it commits: hand everything to the pool at once)."""
+        self._submit(self._refresh_request, request_id)
+
+    def _refresh_request(self, request_id: int) -> None:
         request = self._engine.approvals.load(request_id)
         if request is None:
             return
         admins = self._engine.svc.allowlist.admins()[:MAX_REFRESHED]
         for user_id in dict.fromkeys([request.requester, *admins]):
-            self.refresh(user_id)
+            self.publish(user_id)
 
     def refresh(self, user_id: str) -> None:
-        self._pool.submit(self.publish, user_id)
+        self._submit(self.publish, user_id)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+    def _submit(self, work, *args) -> None:
+        try:
+            self._pool.submit(work, *args)
+        except RuntimeError:  # shutting down: the next open rebuilds the home anyway
+            log.info("not refreshing App Home: shutting down")

@@ -1,5 +1,6 @@
 """Approval requests in Slack: posted to the approvals channel, updated in place,
-and outcomes sent to the requester as a direct message.
+reminders posted in each card's thread, and outcomes sent to the requester as a
+direct message.
 
 Telling people is never allowed to change what happened: any failure to reach
 Slack (an API error, a cut response, a bug in between) is logged and swallowed,
@@ -35,6 +36,16 @@ class SlackNotifier:
             self._client.chat_update(channel=channel, ts=ts, text=reply.text, blocks=reply.blocks)
         except Exception as exc:  # see the module's docstring
             log.warning("could not update approval message %s: %s", ts, _why(exc))
+
+    def reply_in_thread(self, channel: str, ts: str, reply: Reply) -> str | None:
+        """A reply under the message ``ts`` (not also sent to the channel): its ts, or
+        None if Slack did not take it."""
+        try:
+            answer = self._client.chat_postMessage(channel=channel, thread_ts=ts, **message(reply))
+            return answer["ts"]
+        except Exception as exc:  # see the module's docstring
+            log.warning("could not reply in the thread of %s: %s", ts, _why(exc))
+            return None
 
     def direct(self, user_id: str, reply: Reply) -> None:
         try:

@@ -233,3 +233,70 @@ def count_pending(store: Store, team_id: str) -> int:
         )
         .fetchone()[0]
     )
+
+
+# -- reminders --------------------------------------------------------------------------
+# Both queries read a range of the (status, expires_at) index: the requests that expire
+# within the window, never every open request. INDEXED BY keeps SQLite from preferring
+# (team_id, status, id), which would walk all pending requests.
+_REMINDERS = (
+    "SELECT id FROM approvals INDEXED BY approvals_status "
+    "WHERE status = 'pending' AND expires_at > ? AND expires_at <= ? AND team_id = ? "
+    "AND message_ts IS NOT NULL AND {} ORDER BY expires_at, id"
+)
+
+
+def due_half_reminders(store: Store, team_id: str, now: float, window: float) -> list[int]:
+    """Pending requests with a card, half whose lifetime has passed, not reminded yet.
+    ``window``: half the longest lifetime a pending request may have (the range read)."""
+    sql = _REMINDERS.format("reminded_half_at IS NULL AND (created_at + expires_at) / 2 <= ?")
+    return [row[0] for row in store.db().conn.execute(sql, (now, now + window, team_id, now))]
+
+
+def due_hour_reminders(store: Store, team_id: str, now: float, before: float) -> list[int]:
+    """Pending requests with a card that expire within ``before`` seconds, not reminded of
+    that yet, and whose lifetime is over twice ``before`` (else the half-way reminder is
+    the later one, and the only one)."""
+    sql = _REMINDERS.format("reminded_hour_at IS NULL AND expires_at - created_at > ?")
+    params = (now, now + before, team_id, 2 * before)
+    return [row[0] for row in store.db().conn.execute(sql, params)]
+
+
+def claim_half_reminder(db: sqlite_utils.Database, rid: int, at: float) -> bool:
+    """Take the half-way reminder of a request that is still pending: whoever's update
+    lands sends it, whatever the number of processes or restarts."""
+    return bool(
+        db.conn.execute(
+            "UPDATE approvals SET reminded_half_at = ? WHERE id = ? AND status = 'pending' "
+            "AND reminded_half_at IS NULL",
+            (at, rid),
+        ).rowcount
+    )
+
+
+def claim_hour_reminder(db: sqlite_utils.Database, rid: int, at: float) -> bool:
+    """Take the last-hour reminder; a half-way one not sent yet is then never sent (one
+    reminder is enough, and this one is the more urgent)."""
+    return bool(
+        db.conn.execute(
+            "UPDATE approvals SET reminded_hour_at = ?, "
+            "reminded_half_at = COALESCE(reminded_half_at, ?) "
+            "WHERE id = ? AND status = 'pending' AND reminded_hour_at IS NULL",
+            (at, at, rid),
+        ).rowcount
+    )
+
+
+def longest_pending_ttl(store: Store, team_id: str) -> float:
+    """The longest lifetime among pending requests (0 if none): read once per process,
+    so that requests made under a longer XBOOKER_BOT_APPROVAL_TTL are still reminded."""
+    row = (
+        store.db()
+        .conn.execute(
+            "SELECT MAX(expires_at - created_at) FROM approvals WHERE team_id = ? "
+            "AND status = 'pending'",
+            (team_id,),
+        )
+        .fetchone()
+    )
+    return float(row[0] or 0)

@@ -162,6 +162,32 @@ def seal(store: Store, key: Secret | None, entry: Entry) -> Verdict:
     return _verify_head(store, key, count + 1)
 
 
+@dataclass(frozen=True)
+class Page:
+    """Rows of one page of the log, newest page first, each page oldest row first."""
+
+    rows: list[dict]
+    number: int
+    pages: int
+    size: int
+    last: int  # the row pages are counted down from
+
+
+def page(store: Store, size: int, number: int = 1, last: int | None = None) -> Page:
+    """Page ``number`` of the log in pages of ``size`` rows, counted down from row ``last``
+    (default: the newest), page 1 the newest. Pages are ranges of row ids, so any page
+    costs one indexed range read however long the log; a fixed ``last`` keeps the pages
+    where they were while new rows arrive (turning a page writes one)."""
+    newest = store.db().conn.execute("SELECT MAX(id) FROM audit").fetchone()[0] or 0
+    last = newest if last is None else min(last, newest)
+    top = last - (number - 1) * size
+    found = store.db().query(
+        "SELECT * FROM audit WHERE id > ? AND id <= ? ORDER BY id", (top - size, top)
+    )
+    rows = [{**row, "detail": json.loads(row["detail"])} for row in found]
+    return Page(rows, number, max(1, -(-last // size)), size, last)
+
+
 def rows(store: Store, limit: int | None = None) -> list[dict]:
     """The newest ``limit`` rows (all if None), oldest first. Reads only the audit table."""
     return list(stream(store, limit))

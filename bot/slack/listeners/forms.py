@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from bot.core import forms, render
 from bot.core.context import Click, Invocation
 from bot.core.engine import Engine, Plan
+from bot.core.parser import ParseError, parse
 from bot.core.text import has_hidden
 from bot.slack.clicks import REQUEST_VALUE
 from bot.slack.direct import Direct
@@ -139,19 +140,31 @@ def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) 
         homes.refresh(inv.user_id)
 
     def check_reason(ack: Ack, body: dict) -> None:
-        reason = submitted(body.get("view") or {}).get("reason", "").strip()
-        if not reason:
-            ack(**_errors({"reason": "a rejection needs a reason"}))
-        elif '"' in reason or has_hidden(reason):
-            ack(**_errors({"reason": "one line, without double quotes"}))
+        """The reason as the typed rejection would take it (one line, and at least
+        10 characters where XBOOKER_BOT_REQUIRE_REASON lists rejections)."""
+        problem = reason_problem(submitted(body.get("view") or {}).get("reason", ""))
+        if problem:
+            ack(**_errors({"reason": problem}))
         else:
             ack()
+
+    def reason_problem(reason: str) -> str | None:
+        reason = reason.strip()
+        if not reason:
+            return "a rejection needs a reason"
+        if '"' in reason or has_hidden(reason):
+            return "one line, without double quotes"
+        try:
+            parse(f"approvals reject 1 {reason}", engine.svc.settings.require_reason)
+        except ParseError as exc:
+            return str(exc)
+        return None
 
     def reject(body: dict) -> None:
         view = body.get("view") or {}
         meta = metadata(view)
         reason = submitted(view).get("reason", "").strip()
-        if not reason or '"' in reason or has_hidden(reason):
+        if reason_problem(reason):
             return  # refused in the ack
         value = f"{meta.get('id')}:{meta.get('nonce')}"
         found = REQUEST_VALUE.fullmatch(value)
