@@ -76,8 +76,8 @@ def main() -> int:
                 for user in (ADMIN, OTHER):
                     text = f"members role {email} owner"
                     engine.handle(Invocation(TEAM, user, text, source="console"))
-            built = home.build(svc, engine.approvals, ADMIN).reply
-            report("App Home (admin, everything full)", built.blocks, 100, home_view(built))
+            built = home.build(svc, engine.approvals, ADMIN)
+            report("App Home (admin, everything full)", built.blocks, 100, home_view(built.blocks))
             for command in forms.FORMS:
                 form = forms.for_command(command, command, tuple(forms.FORMS))
                 modal = form_modal(form.with_values({"name": "x" * 480}), "C0GENERAL")

@@ -40,8 +40,23 @@ def to_terminal(reply: Reply) -> str:
     """Blocks as readable lines; the fallback text when there are none."""
     if not reply.blocks:
         return _terminal_safe(_unescape(reply.text))
+    lines = [blocks_to_terminal(reply.blocks)]
+    if reply.pages is not None:
+        turns = [
+            f"{label}: /xbooker {typed}"
+            for label, typed in (("previous", reply.pages.previous), ("next", reply.pages.next))
+            if typed
+        ]
+        if turns:
+            lines.append("  (" + " · ".join(turns) + ")")
+    if reply.in_channel:
+        lines.append("  (posted in the channel)")
+    return _terminal_safe("\n".join(lines))
+
+
+def blocks_to_terminal(blocks: list[dict]) -> str:
     lines: list[str] = []
-    for block in reply.blocks:
+    for block in blocks:
         kind = block.get("type")
         if kind == "header":
             lines.append(f"== {block['text']['text']} ==")
@@ -57,16 +72,8 @@ def to_terminal(reply: Reply) -> str:
             lines.append("  [" + "] [".join(labels) + "]")
         elif kind == "divider":
             lines.append("  " + "-" * 40)
-    if reply.pages is not None:
-        turns = [
-            f"{label}: /xbooker {typed}"
-            for label, typed in (("previous", reply.pages.previous), ("next", reply.pages.next))
-            if typed
-        ]
-        if turns:
-            lines.append("  (" + " · ".join(turns) + ")")
-    if reply.in_channel:
-        lines.append("  (posted in the channel)")
+        if isinstance(block.get("accessory"), dict) and block["accessory"].get("text"):
+            lines.append(f"  [{block['accessory']['text']['text']}]")
     return _terminal_safe("\n".join(lines))
 
 
@@ -107,7 +114,8 @@ def fill(form: forms.Form, ask: Callable[[str], str | None], out: TextIO) -> dic
 
 
 def show_home(engine: Engine, user_id: str) -> str:
-    return to_terminal(home.build(engine.svc, engine.approvals, user_id).reply)
+    built = home.build(engine.svc, engine.approvals, user_id)
+    return blocks_to_terminal(built.blocks)
 
 
 def handle_line(

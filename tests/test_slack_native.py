@@ -44,6 +44,17 @@ def published(world: World, user: str, after: int = 0) -> dict:
     return json.loads(view) if isinstance(view, str) else view
 
 
+def home_showing(world: World, user: str, text: str) -> dict:
+    """The newest home of ``user`` once it shows ``text``: homes are also republished in
+    the background as requests change, so the newest may briefly be an older state."""
+
+    def found():
+        view = published(world, user)
+        return view if text in home_text(view) else None
+
+    return wait_for(found)
+
+
 def publishes(world: World, user: str) -> int:
     return sum(p["user_id"] == user for p in world.slack.calls_to("views.publish"))
 
@@ -86,7 +97,7 @@ def test_home_shows_the_role_pending_requests_and_the_organization(world):
     world.ask("members role amara.garcia@harbourlane.example admin", OPERATOR)
     rid = world.approvals.list_reply().text.split("#")[1].split("*")[0]
     assert home_opened(world, ADMIN).status == 200
-    view = published(world, ADMIN)
+    view = home_showing(world, ADMIN, "Needs your approval (1)")
     assert invalid_view(view) is None
     text = home_text(view)
     assert "Your bot role: *admin*" in text
@@ -98,7 +109,7 @@ def test_home_shows_the_role_pending_requests_and_the_organization(world):
     assert {APPROVE, REJECT, f"{OPEN_FORM}:members add"} <= actions
 
     home_opened(world, OPERATOR)
-    mine = published(world, OPERATOR)
+    mine = home_showing(world, OPERATOR, f"#{rid}")
     assert "Your requests" in home_text(mine) and f"#{rid}" in home_text(mine)
     assert CANCEL in {b["action_id"] for b in buttons(mine)}
     assert "Needs your approval" not in home_text(mine)
@@ -123,7 +134,7 @@ def test_homes_share_one_organization_read_and_survive_x_booker_down(world, sim)
 
     sim.fail_next(10, status=503)
     built = home.build(world.engine.svc, world.approvals, ADMIN)
-    text = json.dumps(built.reply.blocks)
+    text = json.dumps(built.blocks)
     assert "could not be read" in text and "Your bot role" in text and "Needs your approval" in text
 
 
@@ -148,9 +159,8 @@ def _many_long_requests(world: World) -> None:
     for n in range(30):
         world.ask(f'members add m{n}@x.example owner name="{name}{n}"', OPERATOR)
     home_opened(world, ADMIN)
-    view = published(world, ADMIN)
+    view = home_showing(world, ADMIN, "Needs your approval (30)")
     assert invalid_view(view) is None
-    assert "Needs your approval (30)" in home_text(view)
     assert "and 20 more" in home_text(view)
 
 
@@ -246,7 +256,7 @@ def _request_by_form(world: World) -> int:
 def test_role_change_by_form_approved_from_home_refreshes_both_homes(world, sim):
     rid = _request_by_form(world)
     home_opened(world, ADMIN2)
-    home = published(world, ADMIN2)
+    home = home_showing(world, ADMIN2, "Needs your approval (1)")
     approve = next(b for b in buttons(home) if b["action_id"] == APPROVE)
     assert approve["value"].startswith(f"{rid}:")
     before_requester = publishes(world, OPERATOR)
@@ -379,7 +389,9 @@ def _turn_all_pages(world: World, user: str, first: dict, pattern: str) -> tuple
     seen, payload, pages = re.findall(pattern, json.dumps(first["blocks"])), first, 1
     while NEXT in _page_buttons(payload):
         name = f"turn{pages}-{time.monotonic_ns()}"
-        message_click(world, user, NEXT, _page_buttons(payload)[NEXT], world.slack.response_url(name))
+        message_click(
+            world, user, NEXT, _page_buttons(payload)[NEXT], world.slack.response_url(name)
+        )
         payload = world.wait_response(f"/response/{name}")
         assert payload["replace_original"] is True
         seen += re.findall(pattern, json.dumps(payload["blocks"]))
@@ -401,3 +413,135 @@ def test_approvals_and_audit_page_with_buttons(world):
     seen, pages = _turn_all_pages(world, ADMIN, first, r"`#(\d+)`")
     assert pages == -(-total // 7)
     assert sorted(map(int, seen)) == list(range(1, total + 1))  # each row exactly once
+
+
+# -- what the hostile review found ---------------------------------------------------------
+
+
+def test_home_shows_the_privilege_and_the_whole_change_next_to_approve(world):
+    world.ask("members add mallory@evil.example owner", OPERATOR)
+    world.ask('org update name="New Name" email=attacker@evil.example', OPERATOR)
+    home_opened(world, ADMIN)
+    text = home_text(home_showing(world, ADMIN, "Needs your approval (2)"))
+    assert "GRANTS X BOOKER ROLE OWNER" in text
+    assert "attacker@evil.example" in text and "New Name" in text
+
+
+def test_a_change_too_long_for_the_home_has_no_buttons_there(world):
+    for field in ("name", "address"):
+        world.sim.organization[field] = "A" * 480
+    world.sim.organization["website"] = "https://" + "a" * 470
+    website = "https://" + "b" * 470
+    world.ask(f'org update address="{"B" * 480}" name="{"C" * 480}" website={website}', OPERATOR)
+    request = world.approvals.load(1)
+    assert sum(map(len, request.lines)) > home.MAX_ENTRY
+    home_opened(world, ADMIN)
+    view = home_showing(world, ADMIN, "too long to show here")
+    assert "too long to show here" in home_text(view)
+    assert not [b for b in buttons(view) if b["action_id"] == APPROVE]
+
+
+def test_org_form_leaves_out_values_it_cannot_show_and_sends_only_changes(world, sim):
+    sim.organization["address"] = "1 Harbour Lane\nLondon E1 6AN"
+    sim.organization["name"] = "N" * 520
+    sim.organization["website"] = "harbourlane.example"  # not what we would accept typed
+    world.command("org update", OPERATOR)
+    wait_for(lambda: world.slack.calls_to("views.update"))
+    view_id, view = opened_view(world)
+    shown = {b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+    assert "address" not in shown and "name" not in shown and "website" in shown
+    assert "Not editable here" in json.dumps(view)
+    submit(world, OPERATOR, view_id, {"phone": "+44 20 7946 0000"})
+    answer = told(world, OPERATOR)[-1]
+    request = world.approvals.load(int(re.search(r"#(\d+)", answer["text"]).group(1)))
+    assert request.args["fields"] == {"phone": "+44 20 7946 0000"}
+
+
+@pytest.mark.parametrize("quote", ['"', "“", "”", "„"])
+def test_form_values_with_quotes_are_refused_on_their_field(world, quote):
+    world.command("members add", OPERATOR)
+    view_id, _ = opened_view(world)
+    value = f"Robert {quote}Bob{quote} Smith"
+    body = json.loads(
+        submit(world, OPERATOR, view_id, {"email": "r@x.example", "name": value}).body
+    )
+    assert list(body["errors"]) == ["name"]
+
+
+def test_a_refused_form_is_audited(world):
+    world.command("members add", OPERATOR)
+    view_id, _ = opened_view(world)
+    submit(world, OPERATOR, view_id, {"email": "nope"})
+    rows = (
+        world.engine.svc.store.db()
+        .execute("SELECT outcome, detail FROM audit WHERE action = 'members add'")
+        .fetchall()
+    )
+    assert rows and rows[-1][0] == "invalid" and "not an email address" in rows[-1][1]
+
+
+def test_share_on_a_form_command_gets_its_usage_not_a_form(world):
+    reply = world.ask("members role --share", OPERATOR)
+    assert "--share is only for" in reply["text"]
+    assert not world.slack.calls_to("views.open")
+
+
+def test_reject_by_someone_who_may_not_opens_no_form(world):
+    rid = _request_by_form(world)
+    opened = len(world.slack.calls_to("views.open"))
+    from tests.world import click
+
+    click(world, rid, OPERATOR, REJECT)
+    answer = wait_for(
+        lambda: [p for _, p in world.slack.responses if "needs bot role" in p["text"]]
+    )
+    assert "*admin*" in answer[-1]["text"]
+    assert len(world.slack.calls_to("views.open")) == opened
+    assert world.approvals.load(rid).status == "pending"
+
+
+def test_a_failed_form_update_leaves_the_open_form_alone(world):
+    world.slack.cut["views.update"] = 1
+    _, path = world.command("org update", OPERATOR)
+    opened_view(world)
+    world.command("members list", VIEWER)  # something later to wait for
+    wait_for(lambda: len(world.slack.responses) >= 1)
+    assert not [p for got, p in world.slack.responses if got == path]  # no usage lesson
+
+
+def test_homes_do_not_queue_behind_a_slow_x_booker():
+    """One read in flight; everyone else is answered at once (the last value, or a
+    failure), and a failure is kept for a while rather than retried by every home."""
+    import threading
+
+    from bot.xbooker import errors
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_failing_read():
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        raise errors.TransportError("X Booker did not answer in time", None)
+
+    cache = home.OrganizationCache(slow_failing_read, ttl=30)
+    outcomes: list[BaseException] = []
+
+    def first_caller():
+        try:
+            cache()
+        except errors.XBookerError as exc:
+            outcomes.append(exc)
+
+    first = threading.Thread(target=first_caller)
+    first.start()
+    started.wait(5)
+    for _ in range(5):  # while the read hangs: answered at once, no second read
+        with pytest.raises(errors.XBookerError, match="being asked"):
+            cache()
+    release.set()
+    first.join(5)
+    assert len(outcomes) == 1  # the first caller got the read's own failure
+    with pytest.raises(errors.XBookerError, match="in time"):
+        cache()  # the failure is kept: no new read
+    assert len(calls) == 1

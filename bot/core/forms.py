@@ -15,8 +15,13 @@ from dataclasses import dataclass, replace
 from bot.core import params as p
 from bot.core.lexer import LexError, tokenize
 from bot.core.params import REASON_MIN
+from bot.core.parser import SHARE_SPELLINGS
 from bot.core.registry import BY_NAME, lookup
+from bot.core.text import has_hidden
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
+
+# What the lexer reads as a double quote: a value holding one would not type back.
+QUOTES = '"“”„‟'
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,34 @@ def for_command(command: str, typed: str, require_reason: tuple[str, ...]) -> Fo
     return form.with_values(prefill(form, typed))
 
 
+def showable(value: str) -> bool:
+    """Whether an input can show ``value`` exactly, so that submitting it untouched
+    sends back what is there (no line break, invisible character or quote, and no
+    longer than a typed argument may be)."""
+    return len(value) <= p.MAX_ARGUMENT and not has_hidden(value) and not _quoted(value)
+
+
+def with_current(form: Form, current: dict[str, str]) -> Form:
+    """``org update``'s form showing the organization's values. A value an input
+    cannot show exactly is left out of the form, which says so: shown altered and
+    sent back, it would change a field nobody touched."""
+    kept, left = [], []
+    for f in form.fields:
+        value = current.get(f.name, "")
+        if value and not showable(value):
+            left.append(f.label.lower())
+            continue
+        kept.append(replace(f, initial=value) if value else f)
+    note = form.note
+    if left:
+        note += f" Not editable here (type org update to change): {', '.join(left)}."
+    return replace(form, fields=tuple(kept), note=note)
+
+
+def _quoted(value: str) -> bool:
+    return any(q in value for q in QUOTES)
+
+
 def wanted(text: str) -> str | None:
     """The command a form should open for, when ``text`` names a form's command but
     leaves out what it requires (a bare ``/xbooker members add``)."""
@@ -97,6 +130,8 @@ def wanted(text: str) -> str | None:
         tokens = tokenize(text.strip())
     except LexError:
         return None
+    if any(t.bare and t.text.lower() in SHARE_SPELLINGS for t in tokens):
+        return None  # --share on a change: its usage lesson says why not
     words = [t.text for t in tokens[:2] if t.bare]
     found = lookup(words)
     if found is None or found[0].name not in FORMS:
@@ -144,8 +179,10 @@ def check(form: Form, values: dict[str, str]) -> dict[str, str]:
             if f.required:
                 problems[f.name] = f"{f.label} is required"
             continue
-        if '"' in value:
-            problems[f.name] = 'double quotes (") cannot be used here'
+        if form.command == "org update" and f.name != "reason" and value == f.initial:
+            continue  # not sent: whatever X Booker holds is not ours to judge
+        if _quoted(value):
+            problems[f.name] = 'quotation marks (" “ ”) cannot be used here'
             continue
         try:
             if f.name == "reason":

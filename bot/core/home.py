@@ -22,7 +22,7 @@ from bot.core.approvals import Approvals
 from bot.core.context import Invocation, Services
 from bot.core.forms import FORMS
 from bot.core.registry import BY_NAME
-from bot.core.replies import Reply, clip_markup, code, context, esc, header, section
+from bot.core.replies import code, context, esc, header, section
 from bot.core.roles import at_least
 from bot.store import audit, inbox
 from bot.xbooker import errors
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 AWAITING_SHOWN = 10
 MINE_SHOWN = 10
 AUDIT_SHOWN = 8
+MAX_ENTRY = 2900  # characters of one request's change on the home: one section
 CANCEL = "approval_cancel"
 OPEN_FORM = "open_form"
 # Requests one's own Cancel button may still stop (an approved one is being run).
@@ -42,30 +43,54 @@ CANCELLABLE = ("pending",)
 class OrganizationCache:
     """The organization card's data, read from X Booker at most once per ``ttl``
     seconds: homes are rebuilt on every open and, after each change to a request, for
-    every admin, and none of that should turn into a burst of X Booker calls. A
-    failed read is not kept, so the next home tries again."""
+    every admin, and none of that should turn into a burst of X Booker calls. A failed
+    read is kept as long (X Booker down must not cost every home its timeout), and
+    while a read is in flight other callers get the last answer, or a failure at
+    once: no home ever queues behind a slow X Booker."""
 
     def __init__(self, read: Callable[[], Organization], ttl: float = 30.0) -> None:
         self._read = read
         self._ttl = ttl
         self._lock = threading.Lock()
-        self._kept: tuple[float, Organization] | None = None
+        self._kept: tuple[float, Organization | errors.XBookerError] | None = None
+        self._reading = False
 
     def __call__(self) -> Organization:
         with self._lock:
-            if self._kept is not None and time.monotonic() - self._kept[0] < self._ttl:
-                return self._kept[1]
-            org = self._read()
-            self._kept = (time.monotonic(), org)
-            return org
+            kept = self._kept
+            fresh = kept is not None and time.monotonic() - kept[0] < self._ttl
+            if fresh or (kept is not None and self._reading):
+                return _unpack(kept[1])
+            if self._reading:
+                raise errors.TransportError("X Booker is being asked; open the home again", None)
+            self._reading = True
+        try:
+            outcome: Organization | errors.XBookerError = self._read()
+        except errors.XBookerError as exc:
+            outcome = exc
+        except BaseException:
+            with self._lock:
+                self._reading = False
+            raise
+        with self._lock:
+            self._kept, self._reading = (time.monotonic(), outcome), False
+        return _unpack(outcome)
+
+
+def _unpack(outcome: Organization | errors.XBookerError) -> Organization:
+    if isinstance(outcome, errors.XBookerError):
+        raise outcome
+    return outcome
 
 
 @dataclass(frozen=True)
 class Home:
-    """The home as blocks for Slack and as text for the console."""
+    """The home as blocks for Slack and as text for the console. Not a :class:`Reply`:
+    a home tab has room for 100 blocks, where a message's guard would stop at 50."""
 
     user_id: str
-    reply: Reply
+    text: str
+    blocks: list[dict]
 
 
 def build(
@@ -91,7 +116,7 @@ def build(
             "You have no bot role, so there is nothing here for you yet. "
             "A bot admin can give you one with `/xbooker access grant @you viewer`."
         )
-        return Home(user_id, Reply("\n".join(lines), blocks))
+        return Home(user_id, "\n".join(lines), blocks)
     add(f"Your bot role: *{role}*. Type `/xbooker help` for every command you can run.")
     forms = [f for f in FORMS.values() if at_least(role, BY_NAME[f.command].role)]
     if forms:
@@ -118,17 +143,28 @@ def build(
     _organization(organization or svc.xbooker.organization, blocks, lines)
     if at_least(role, "admin"):
         _audit(svc, user_id, blocks, lines)
-    return Home(user_id, Reply("\n".join(lines), blocks))
+    return Home(user_id, "\n".join(lines), blocks)
 
 
-def _request_line(approvals: Approvals, r) -> str:
-    line = f"*#{r.id}* {code(r.command)} by {render.user(r.requester)}: "
-    line += cards.state(r, approvals.unknown(r))
+def _state_line(approvals: Approvals, r) -> str:
+    line = f"*#{r.id}* {esc(cards.title(r.id, r.command, r.args))} · by "
+    line += f"{render.user(r.requester)}: {cards.state(r, approvals.unknown(r))}"
     if r.status == "pending":
         line += f", expires {cards.when(r.expires_at)}"
-    if r.lines:
-        line += "\n" + clip_markup(r.lines[0], 600)
     return line
+
+
+def _whole_change(r) -> str | None:
+    """Everything its card shows about the change (privilege, every line, the reason,
+    a refused read), if it fits one section; an approver never decides on part of it."""
+    parts = [*r.lines]
+    reason = cards.reason_of(r)
+    if reason:
+        parts.append(f"Reason: {esc(reason)}")
+    if r.read_error:
+        parts.append(f":warning: X Booker refused to show the current state: {code(r.read_error)}")
+    text = "\n".join(parts)
+    return text if len(text) <= MAX_ENTRY else None
 
 
 def _awaiting(svc: Services, approvals: Approvals, user_id: str, blocks, lines) -> None:
@@ -140,10 +176,18 @@ def _awaiting(svc: Services, approvals: Approvals, user_id: str, blocks, lines) 
         blocks.append(context("Nothing is waiting for you."))
         lines.append("  nothing is waiting for you")
     for r in requests:
-        text = _request_line(approvals, r)
-        blocks.append(section(text))
+        state, change = _state_line(approvals, r), _whole_change(r)
+        blocks.append(section(state))
+        lines.append("  " + state)
+        if change is None:
+            where = f"<#{r.channel_id}>" if r.channel_id else "the approvals channel"
+            note = f"This change is too long to show here: decide it on its card in {where}."
+            blocks.append(context(note))
+            lines.append("  " + note)
+            continue
+        blocks.append(section(change))
         blocks.append(cards.buttons(r))
-        lines.append("  " + text.replace("\n", "\n  ") + f"  [Approve #{r.id}] [Reject #{r.id}]")
+        lines.append("  " + change.replace("\n", "\n  ") + f"  [Approve #{r.id}] [Reject #{r.id}]")
     if total > len(requests):
         more = f"and {total - len(requests)} more: `/xbooker approvals`"
         blocks.append(context(more))
@@ -159,7 +203,7 @@ def _mine(svc: Services, approvals: Approvals, user_id: str, blocks, lines) -> N
         blocks.append(context("You have made no approval requests."))
         lines.append("  none")
     for r in requests:
-        text = _request_line(approvals, r)
+        text = _state_line(approvals, r)
         if r.status in CANCELLABLE and r.nonce:
             blocks.append(
                 {

@@ -11,6 +11,7 @@ open rebuilds the home anyway).
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Executor
 
 from slack_sdk import WebClient
@@ -30,16 +31,24 @@ class HomePublisher:
         self._client = client
         self._engine = engine
         self._pool = executor
+        self._locks: dict[str, threading.Lock] = {}  # one per user of the workspace
+        self._locks_lock = threading.Lock()
         self._organization = home.OrganizationCache(engine.svc.xbooker.organization)
 
     def publish(self, user_id: str) -> None:
-        """Build and publish now, on the caller's thread."""
-        try:
-            engine = self._engine
-            built = home.build(engine.svc, engine.approvals, user_id, self._organization)
-            self._client.views_publish(user_id=user_id, view=home_view(built.reply))
-        except Exception as exc:  # see the module's docstring
-            log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)
+        """Build and publish now, on the caller's thread. One user's publishes take turns,
+        each built just before it is sent: an older home can never land after a newer."""
+        with self._lock_of(user_id):
+            try:
+                engine = self._engine
+                built = home.build(engine.svc, engine.approvals, user_id, self._organization)
+                self._client.views_publish(user_id=user_id, view=home_view(built.blocks))
+            except Exception as exc:  # see the module's docstring
+                log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)
+
+    def _lock_of(self, user_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(user_id, threading.Lock())
 
     def refresh_request(self, request_id: int) -> None:
         """Republish, in the background, the homes of everyone ``request_id`` concerns

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from bot.core import forms
-from bot.core.replies import Reply, plain
+from bot.core.replies import plain
 from bot.core.text import clip
 
 FORM = "xbooker_form"
@@ -93,8 +93,8 @@ def reject_modal(rid: int, metadata: dict) -> dict:
     }
 
 
-def home_view(reply: Reply) -> dict:
-    return {"type": "home", "blocks": reply.blocks[:100]}
+def home_view(blocks: list[dict]) -> dict:
+    return {"type": "home", "blocks": blocks[:100]}
 
 
 def submitted(view: dict) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The WSGI application gunicorn serves: ``/slack/events`` and ``GET /healthz``.
+"""The WSGI application gunicorn serves: ``/slack/events``, ``GET /healthz`` and
+``GET /metrics``.
 
 Bolt parses a body before it checks the signature, and answers a body it cannot
 parse (``{``, ``payload=%7Bjunk``, invalid UTF-8, a timestamp that is not a
@@ -7,6 +8,11 @@ the order that costs an attacker the most: the signature (401, also for a signed
 request seen before: a replay), then the body's shape (400). Only a signed,
 well-formed request reaches Bolt, whose own signature check is then left off;
 Slack's unsigned certificate check (``ssl_check=1``) is answered here.
+
+``/metrics`` is not a Slack request and is answered before the Slack gate (a
+Prometheus scraper does not sign); when ``XBOOKER_BOT_METRICS_PORT`` moves it to
+a port of its own, this app answers 404 for it. The time Bolt takes to answer each
+Slack request is the ack latency the metrics show.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import __version__
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.slack.app import DrainingExecutor
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 
 
 MAX_BODY = 1_000_000  # Slack's payloads are far smaller
@@ -38,8 +46,20 @@ MAX_SEEN = 100_000
 
 
 class WebApp:
-    def __init__(self, app: App, executor: DrainingExecutor, signing_secret: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        executor: DrainingExecutor,
+        signing_secret: str,
+        metrics: Metrics,
+        *,
+        metrics_here: bool = True,
+    ) -> None:
+        """``metrics_here``: answer ``/metrics`` on this app's port (False when
+        ``XBOOKER_BOT_METRICS_PORT`` gives it a port of its own)."""
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
+        self.metrics = metrics
+        self._metrics_here = metrics_here
         self._secret = signing_secret.encode()
         # Signatures seen in the last MAX_SKEW seconds: a captured request sent again
         # within its freshness window is refused (one gunicorn worker serves them all).
@@ -50,7 +70,16 @@ class WebApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "")
+        if path == METRICS_PATH and self._metrics_here:
+            if method != "GET":
+                return _json(start_response, "405 Method Not Allowed", {"error": "GET only"})
+            data = self.metrics.exposition()
+            start_response(
+                "200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data)))]
+            )
+            return [data]
         if path == EVENTS_PATH:
+            started = time.perf_counter()  # the ack latency: signature check to Bolt's answer
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
             refusal = self._refusal(environ)
@@ -65,6 +94,8 @@ class WebApp:
             except Exception as exc:  # a signed body of a shape Bolt does not expect
                 log.warning("refused a signed request Bolt could not read: %s", type(exc).__name__)
                 return _json(start_response, "400 Bad Request", {"error": "bad request"})
+            finally:
+                self.metrics.ack_seconds.observe(time.perf_counter() - started)
         if path == "/healthz":
             body = {"ok": True, "version": __version__, "in_flight": self.executor.in_flight()}
             return _json(start_response, "200 OK", body)

@@ -88,6 +88,12 @@ def register(
         The modal carries what the click carried, so the submission is bound the same."""
         c = clicked(body)
         rid, nonce = c.request()
+        # Who may reject is the engine's to say: a click it would refuse gets its refusal
+        # (recorded) instead of a form. The plan decides nothing; only a refusal runs.
+        plan = engine.plan(invocation(c, "reject", "asked for a form"))
+        if plan.reply is not None:
+            answer(c, engine.execute(plan), plan.inv, responder, direct)
+            return
         metadata = {
             "id": rid,
             "nonce": nonce,

@@ -87,13 +87,15 @@ def open_form(
     try:
         org = engine.svc.xbooker.organization()
         current = {f.name: getattr(org, f.name, "") or "" for f in form.fields}
-        typed_values = forms.prefill(form, typed)
-        form = form.with_values({**current, **typed_values})
-    except Exception as exc:  # the form still works; unchanged fields are then sent too
+        form = forms.with_current(form, current).with_values(forms.prefill(form, typed))
+    except Exception as exc:  # the form still works, with no values shown
         log.warning("could not read the organization for its form: %s", type(exc).__name__)
-    client.views_update(
-        view_id=view.get("id"), hash=view.get("hash"), view=form_modal(form, channel)
-    )
+    try:  # the hash makes Slack refuse it if the user got there first (say, submitted)
+        client.views_update(
+            view_id=view.get("id"), hash=view.get("hash"), view=form_modal(form, channel)
+        )
+    except Exception as exc:  # the form is open already: it stays usable as it is
+        log.info("did not fill in the organization form: %s", type(exc).__name__)
 
 
 def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) -> None:
@@ -113,10 +115,11 @@ def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) 
         form = form.with_values({k: str(v) for k, v in initial.items() if isinstance(v, str)})
         values = submitted(view)
         problems = forms.check(form, values)
+        team, user = _actor(body)
         if problems:
             ack(**_errors(problems))
+            _audit_invalid(team, user, command, problems)
             return
-        team, user = _actor(body)
         channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
         inv = Invocation(team, user, forms.text(form, values), source="slack", channel_id=channel)
         plan = engine.plan(inv)
@@ -125,6 +128,20 @@ def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) 
             return
         plans.put(_key(body), plan)
         ack()
+
+    def _audit_invalid(team: str, user: str, command: str, problems: dict[str, str]) -> None:
+        """A refused form is a refused command: it has its audit row (field names and
+        what was wrong with each; the messages quote the value, bounded)."""
+        inv = Invocation(team, user, command, source="slack")
+        detail = {
+            "command": command,
+            "form": True,
+            "error": "; ".join(f"{name}: {text[:MAX_ERROR]}" for name, text in problems.items()),
+        }
+        try:
+            engine.svc.audit(inv.entry(command, "invalid", detail))
+        except Exception as exc:  # the user has their answer; only the record is missing
+            log.error("could not audit a refused form: %s", type(exc).__name__)
 
     def run_form(body: dict) -> None:
         plan = plans.take(_key(body))
