@@ -1,6 +1,7 @@
 """End-to-end latency of `xbooker-bot serve` against a bare Bolt app doing the same I/O.
 
     python bench/e2e.py [--rounds 5] [--requests 300] [--rate 20] [--latency 0.02]
+                        [--scrape 1] [--against DIR]
 
 End to end is what a user waits for: from the moment a signed `/xbooker org`
 command leaves for the server until its answer has reached `response_url`.
@@ -34,6 +35,18 @@ overlap. 16 and 64 are closed loops: each caller sends its next command once
 the previous one was answered. Rounds interleave the two servers, alternating which goes first; the
 figures are medians over rounds of each run's p50, p99 and answers per second.
 
+Metrics on: while it runs, ``/metrics`` of xbooker-bot is scraped every
+``--scrape`` seconds (1 by default: fifteen times Prometheus's usual rate; 0 turns
+it off). The per-user rate limits are on at their defaults, so the commands come
+from 2,000 users with the viewer role (a user may run 30 a minute), as they would
+in a workspace: one user sending hundreds a minute would be refused, which is the
+point of the limit.
+
+``--against DIR`` adds a third server: ``xbooker-bot serve`` from another source
+tree (say ``git archive HEAD | tar -x -C DIR``) with its own simulator, in the
+same interleaved rounds, so that two versions are compared side by side, each
+against the same bare app.
+
 The machine this was written on has 2 cores and is shared with other work:
 the load generator, both servers, the simulators and the receiver all compete
 for them, so absolute figures are low and noisy; the ratios between servers
@@ -45,10 +58,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -78,6 +93,9 @@ P99_TARGET = 1.2
 RPS_TARGET = 0.95
 WAIT_SECONDS = 10.0  # longest a command may take to be answered
 RUN_SECONDS = 120.0  # longest one run may take before it stops sending
+USERS = [f"U0E2E{n:04d}" for n in range(2000)]  # viewers, so no one meets the rate limit
+OURS, BASE, BARE = "xbooker-bot", "base", "bare"
+_turn = itertools.count()  # users in turn, across runs: each sends one command in 2,000
 
 
 # -- the response_url receiver (its own process) ---------------------------------------
@@ -190,8 +208,9 @@ def serve_receiver() -> int:
 # -- processes ---------------------------------------------------------------------------
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without settings that would point a child elsewhere."""
+def clean_env(source: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The caller's environment without settings that would point a child elsewhere;
+    ``source`` is the tree whose ``bot`` package the child imports."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("XBOOKER_", "SLACK_", "BENCH_"))
     }
@@ -199,9 +218,44 @@ def clean_env(**extra: str) -> dict[str, str]:
         **env,
         "PYTHON_DOTENV_DISABLED": "1",
         "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(source),
         **extra,
     }
+
+
+def grant_viewers(db: Path) -> None:
+    """The bench's users, granted the viewer role in a server's database (the grants
+    table is the same in every version)."""
+    conn = sqlite3.connect(db, timeout=15)
+    try:
+        with conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO grants (team_id, user_id, role, granted_by, granted_at) "
+                "VALUES (?, ?, 'viewer', 'bench', ?)",
+                ((TEAM, user, time.time()) for user in USERS),
+            )
+    finally:
+        conn.close()
+
+
+class Scraper(threading.Thread):
+    """GET ``/metrics`` every ``interval`` seconds until stopped, as Prometheus would."""
+
+    def __init__(self, url: str, interval: float) -> None:
+        super().__init__(name="scraper", daemon=True)
+        self.url, self.interval = url, interval
+        self.stopped = threading.Event()
+        self.scrapes = self.failures = 0
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.stopped.wait(self.interval):
+                try:
+                    ok = client.get(self.url).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.scrapes += ok
+                self.failures += not ok
 
 
 class Processes:
@@ -260,14 +314,15 @@ def wait_up(procs: Processes, name: str, url: str, proc: subprocess.Popen) -> No
     raise SystemExit(f"{name} did not start:\n{procs.tail(name)}")
 
 
-def start_all(procs: Processes, latency: float) -> tuple[str, dict[str, str]]:
+def start_all(procs: Processes, latency: float, against: Path | None) -> tuple[str, dict[str, str]]:
     """The receiver, one simulator per server, and the servers; their URLs."""
     python = sys.executable
     receiver = procs.start(
         "receiver", [python, str(Path(__file__).resolve()), "--receiver"], clean_env()
     )
+    trees = {OURS: ROOT, **({BASE: against} if against else {})}
     sims = {}
-    for name in ("xbooker-bot", "bare"):
+    for name in [*trees, BARE]:
         argv = [python, str(Path(__file__).resolve()), "--simulator", str(latency)]
         sims[name] = (f"sim-{name}", procs.start(f"sim-{name}", argv, clean_env()))
     slack = procs.announced_url("receiver", receiver)
@@ -280,27 +335,31 @@ def start_all(procs: Processes, latency: float) -> tuple[str, dict[str, str]]:
         "XBOOKER_CLIENT_SECRET": DEMO_CREDENTIALS[2],
     }
     servers = {}
-    port = free_port()
-    serve_env = clean_env(
-        **common,
-        SLACK_BOT_TOKEN="xoxb-bench-0000-token",
-        SLACK_API_URL=slack + "/api/",
-        SLACK_TEAM_ID=TEAM,
-        XBOOKER_BASE_URL=sim_urls["xbooker-bot"],
-        XBOOKER_BOT_DB=str(procs.folder / "e2e.db"),
-        XBOOKER_BOT_ADMINS=ADMIN,
-        XBOOKER_BOT_APPROVALS_CHANNEL="C0APPROVALS",
-    )
-    argv = [python, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = procs.start("xbooker-bot", argv, serve_env, cwd=procs.folder)
-    servers["xbooker-bot"] = (f"http://127.0.0.1:{port}/slack/events", proc)
+    for name, tree in trees.items():
+        port = free_port()
+        serve_env = clean_env(
+            tree,
+            **common,
+            SLACK_BOT_TOKEN="xoxb-bench-0000-token",
+            SLACK_API_URL=slack + "/api/",
+            SLACK_TEAM_ID=TEAM,
+            XBOOKER_BASE_URL=sim_urls[name],
+            XBOOKER_BOT_DB=str(procs.folder / f"e2e-{name}.db"),
+            XBOOKER_BOT_ADMINS=ADMIN,
+            XBOOKER_BOT_APPROVALS_CHANNEL="C0APPROVALS",
+        )
+        argv = [python, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        proc = procs.start(name, argv, serve_env, cwd=procs.folder)
+        servers[name] = (f"http://127.0.0.1:{port}/slack/events", proc)
 
     port = free_port()
     argv = gunicorn_argv(python, "e2e", port, "--keep-alive", "5")  # as serve sets it
-    proc = procs.start("bare", argv, clean_env(**common, XBOOKER_BASE_URL=sim_urls["bare"]))
-    servers["bare"] = (f"http://127.0.0.1:{port}/slack/events", proc)
+    proc = procs.start(BARE, argv, clean_env(**common, XBOOKER_BASE_URL=sim_urls[BARE]))
+    servers[BARE] = (f"http://127.0.0.1:{port}/slack/events", proc)
     for name, (url, proc) in servers.items():
         wait_up(procs, name, url, proc)
+    for name in trees:
+        grant_viewers(procs.folder / f"e2e-{name}.db")
     return slack, {name: url for name, (url, _) in servers.items()}
 
 
@@ -381,7 +440,8 @@ def commands(url: str, slack: str, prefix: str, total: int) -> list[tuple[str, b
     made = []
     for n in range(total):
         key = f"{prefix}{n}"
-        body = command_body("org", ADMIN, TEAM, "C1", f"{slack}/response/{key}")
+        user = USERS[next(_turn) % len(USERS)]
+        body = command_body("org", user, TEAM, "C1", f"{slack}/response/{key}")
         head = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
         head += [f"{k}: {v}" for k, v in sign(SIGNING_SECRET, body).items()]
         head.append(f"Content-Length: {len(body.encode())}")
@@ -491,6 +551,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="commands per run")
     parser.add_argument("--rate", type=float, default=20.0, help="commands/s at concurrency 1")
     parser.add_argument("--latency", type=float, default=0.02, help="X Booker's, in seconds")
+    parser.add_argument(
+        "--scrape", type=float, default=1.0, help="seconds between scrapes of /metrics (0: none)"
+    )
+    parser.add_argument(
+        "--against", type=Path, default=None, metavar="DIR", help="another source tree to compare"
+    )
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--simulator", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -507,8 +573,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         procs = Processes(Path(folder))
         try:
-            slack, servers = start_all(procs, args.latency)
+            slack, servers = start_all(procs, args.latency, args.against)
             names = list(servers)
+            scraper = None
+            if args.scrape > 0:
+                scraper = Scraper(servers[OURS].replace("/slack/events", "/metrics"), args.scrape)
+                scraper.start()
             print(
                 f"X Booker latency {args.latency * 1000:g} ms; {args.requests} commands per run; "
                 f"concurrency 1 at {args.rate:g}/s (open loop), {', '.join(map(str, LEVELS[1:]))} "
@@ -531,7 +601,12 @@ def main() -> int:
                     f"round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
-            ok = report(results, names, args)
+            if scraper is not None:
+                scraper.stopped.set()
+                scraper.join()
+                print(f"\n/metrics scraped {scraper.scrapes} times, {scraper.failures} failed")
+                ok &= scraper.failures == 0 and scraper.scrapes > 0
+            ok &= report(results, names, args)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -563,12 +638,15 @@ def report(results: dict, names: list[str], args) -> bool:
                 f"{n:<12} {m['p50']:>8.1f} {m['p99']:>8.1f} {m['rps']:>10.1f} "
                 f"{missing:>8} {wrong:>6} {failures:>9}"
             )
-        ours, bare = med["xbooker-bot"], med["bare"]
-        p99, rps = ours["p99"] / bare["p99"], ours["rps"] / bare["rps"]
-        print(
-            f"xbooker-bot / bare: p50 {ours['p50'] / bare['p50']:.2f}x  p99 {p99:.2f}x  "
-            f"throughput {rps:.2f}x"
-        )
+        for a, b in [(OURS, BARE), (BASE, BARE), (OURS, BASE)]:
+            if a in med and b in med:
+                x, y = med[a], med[b]
+                print(
+                    f"{a} / {b}: p50 {x['p50'] / y['p50']:.2f}x  p99 {x['p99'] / y['p99']:.2f}x"
+                    f"  throughput {x['rps'] / y['rps']:.2f}x"
+                )
+        p99 = med[OURS]["p99"] / med[BARE]["p99"]
+        rps = med[OURS]["rps"] / med[BARE]["rps"]
         met = p99 <= P99_TARGET and rps >= RPS_TARGET
         print(
             f"target (p99 <= {P99_TARGET}x, throughput >= {RPS_TARGET}x): "

@@ -15,11 +15,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import __version__, logs
 from bot.config import ConfigError, Settings, load_settings, read_environment, require
 from bot.core.registry import RegistryError
 from bot.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from bot.store.audit import Verdict
 
 log = logging.getLogger("bot.cli")
 
@@ -30,13 +34,25 @@ class StartupError(Exception):
 
 def open_store(settings: Settings) -> Store:
     store = Store(settings.db_path)
-    print(f"database: {settings.db_path}", file=sys.stderr)
+    _say_database(settings)
     return store
+
+
+def _say_database(settings: Settings) -> None:
+    """Which file a command opens, always shown; with LOG_FORMAT=json as a log line (at
+    any LOG_LEVEL), so that every line on stderr stays one JSON object."""
+    if settings.log_format != "json":
+        print(f"database: {settings.db_path}", file=sys.stderr)
+        return
+    record = log.makeRecord(
+        log.name, logging.INFO, __file__, 0, "database: %s", (settings.db_path,), None
+    )
+    log.handle(record)
 
 
 def _settings() -> Settings:
     settings = load_settings()
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, fmt=settings.log_format)
     return settings
 
 
@@ -81,16 +97,21 @@ def _check_start_up(settings: Settings, store: Store, team: str) -> None:
 def _slack_app(
     settings: Settings, store: Store, team: str, slack, socket_mode: bool = False, **app_options
 ):
-    """The Bolt app with its executor, and the approval sweeper running beside it."""
+    """The Bolt app with its executor and its engine (whose metrics it reports into), and
+    the approval sweeper running beside it."""
     import threading
 
     from bot import runtime
     from bot.core.approvals import sweep_forever
+    from bot.slack import logchannel
     from bot.slack.app import DrainingExecutor, build_app
+    from bot.slack.metered import MeteredWebClient
     from bot.slack.notifier import SlackNotifier
 
+    slack = MeteredWebClient.like(slack)
     client = runtime.xbooker_client(settings, store)
     engine = runtime.engine(settings, store, team, client, SlackNotifier(slack))
+    slack.on_error.append(engine.svc.metrics.slack_error)
     executor = DrainingExecutor()
     app = build_app(
         settings, engine, client=slack, executor=executor, socket_mode=socket_mode, **app_options
@@ -98,7 +119,9 @@ def _slack_app(
     threading.Thread(
         target=sweep_forever, args=(engine.approvals,), name="approval-sweeper", daemon=True
     ).start()
-    return app, executor
+    if settings.log_channel is not None:
+        logchannel.start(store, slack, settings.log_channel)
+    return app, executor, engine
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -118,10 +141,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def factory() -> WebApp:  # runs in the worker, after the fork
         store = Store(settings.db_path)
         # WebApp checks every signature before Bolt sees the request.
-        app, executor = _slack_app(
+        app, executor, engine = _slack_app(
             settings, store, team, web_client(settings), verified_before=True
         )
-        return WebApp(app, executor, settings.slack_signing_secret.reveal())
+        metrics = engine.svc.metrics
+        if settings.metrics_port is not None:
+            serve.serve_metrics(metrics, args.host, settings.metrics_port)
+        return WebApp(
+            app,
+            executor,
+            settings.slack_signing_secret.reveal(),
+            metrics,
+            metrics_here=settings.metrics_port is None,
+        )
 
     return serve.run(settings, factory, args.host, args.port or settings.port)
 
@@ -136,7 +168,11 @@ def _cmd_socket(args: argparse.Namespace) -> int:
     slack = web_client(settings)
     team = _slack_team(settings, store, slack)
     _check_start_up(settings, store, team)
-    app, executor = _slack_app(settings, store, team, slack, socket_mode=True)
+    app, executor, engine = _slack_app(settings, store, team, slack, socket_mode=True)
+    if settings.metrics_port is not None:  # no HTTP server of its own otherwise
+        from bot.slack.serve import serve_metrics
+
+        serve_metrics(engine.svc.metrics, "0.0.0.0", settings.metrics_port)  # noqa: S104
     assert settings.slack_app_token is not None
     return socket.run(app, settings.slack_app_token.reveal(), executor)
 
@@ -261,20 +297,43 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "verify":
-        verdict = audit.verify(store, settings.audit_key, args.anchor)
-        if verdict.ok:
-            kind = (
-                "HMAC"
-                if settings.audit_key
-                else "hash (no XBOOKER_BOT_AUDIT_KEY: accidental damage only)"
-            )
-            print(f"audit log: {verdict.rows} row(s), {kind} chain intact")
-            return 0
-        where = f" at row {verdict.first_bad}" if verdict.first_bad else ""
-        print(f"audit log: NOT intact{where}: {verdict.reason}")
-        return 1
+        return _verdict(audit.verify(store, settings.audit_key, args.anchor), settings)
     export.write(audit.stream(store, args.limit), args.format, sys.stdout)
     return 0
+
+
+def _verdict(verdict: Verdict, settings: Settings) -> int:
+    """Print what ``audit verify`` found; its exit code."""
+    if verdict.ok:
+        kind = (
+            "HMAC"
+            if settings.audit_key
+            else "hash (no XBOOKER_BOT_AUDIT_KEY: accidental damage only)"
+        )
+        print(f"audit log: {verdict.rows} row(s), {kind} chain intact")
+        return 0
+    where = f" at row {verdict.first_bad}" if verdict.first_bad else ""
+    print(f"audit log: NOT intact{where}: {verdict.reason}")
+    return 1
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy while the bot runs, then ``audit verify`` of the copy."""
+    from bot.store import audit
+    from bot.store.backup import BackupError, copy
+
+    settings = _settings()
+    _say_database(settings)
+    try:
+        size = copy(settings.db_path, args.file, force=args.force)
+    except BackupError as exc:
+        raise StartupError(str(exc)) from None
+    print(f"backup: {args.file} ({size:,} bytes, mode 600)")
+    copied = Store(args.file, readonly=True)
+    try:
+        return _verdict(audit.verify(copied, settings.audit_key), settings)
+    finally:
+        copied.close()
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -416,7 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="the latest N rows")
     p.set_defaults(func=_cmd_audit)
 
-    p = sub.add_parser("doctor", help="check configuration, tokens and the organization once")
+    p = sub.add_parser("backup", help="copy the database while the bot runs, then verify the copy")
+    p.add_argument("file", type=Path, metavar="FILE", help="where to write the copy (mode 600)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.set_defaults(func=_cmd_backup)
+
+    p = sub.add_parser("doctor", help="check configuration, X Booker and the Slack side once")
     p.set_defaults(func=_cmd_doctor)
     return parser
 

@@ -1,8 +1,15 @@
-"""``xbooker-bot doctor``: check configuration, tokens and the organization once.
+"""``xbooker-bot doctor``: check configuration, X Booker and Slack once.
 
-It says precisely what is wrong, quoting X Booker's message verbatim, and never
-prints a secret. It uses the stored refresh token and issues one only when none
-is stored, because issuing invalidates every other holder's token.
+Every check runs, so one run lists every problem; each problem is one line that
+says what is wrong and what to do, X Booker's own message quoted verbatim. The
+exit code is 1 if any line is an error (warnings alone leave it 0). No secret is
+ever printed.
+
+X Booker: the stored refresh token is used, and one is issued only when none is
+stored, because issuing invalidates every other holder's token. Before that, the
+configured client secret is compared with the fingerprint of the one that
+obtained the stored token (:mod:`bot.store.tokens`). Slack: see
+:mod:`bot.slack.checkup`, run when ``SLACK_BOT_TOKEN`` is set.
 """
 
 from __future__ import annotations
@@ -20,11 +27,23 @@ from bot.xbooker.client import XBookerClient
 
 def run(settings: Settings, store: Store, out: TextIO) -> int:
     require(settings, "XBOOKER_CLIENT_SECRET")
-    creds = settings.credentials
-    assert creds is not None
     print(f"configuration: ok (X Booker at {settings.xbooker_base_url})", file=out)
+    problems = _xbooker(settings, store, out)
+    problems += _slack(settings, store, out)
+    if problems:
+        print(f"doctor: {problems} error(s): fix the lines marked error above", file=out)
+        return 1
+    print("doctor: all checks passed", file=out)
+    return 0
+
+
+def _xbooker(settings: Settings, store: Store, out: TextIO) -> int:
+    """The refresh token, the secret that obtained it, a token round and one read."""
+    creds = settings.credentials
+    assert creds is not None  # required by run()
     key = TokenKey(settings.xbooker_base_url, creds.organization_id, creds.client_id)
-    stored = RefreshTokenStore(store, key).load()
+    refresh = RefreshTokenStore(store, key)
+    stored = refresh.load()
     if stored is None:
         print(
             "warning: no refresh token stored for this delegated app; issuing one now. This "
@@ -33,15 +52,33 @@ def run(settings: Settings, store: Store, out: TextIO) -> int:
         )
     else:
         print(f"refresh token: stored (generation {stored.generation})", file=out)
+        same = refresh.secret_matches(creds.client_secret)
+        if same is False:
+            print(
+                "warning: the client secret in XBOOKER_CLIENT_SECRET is not the one that "
+                "obtained the stored refresh token: if the secret was rotated in X Booker, "
+                "the bot issues a token with the new one when X Booker refuses the stored "
+                "one; if not, correct XBOOKER_CLIENT_SECRET (the Secret on the app's card in "
+                "X Booker) before that happens, or every re-issue will fail",
+                file=out,
+            )
+        elif same is None:
+            print(
+                "refresh token: stored before this version kept the secret's fingerprint, so "
+                "which client secret obtained it is not known",
+                file=out,
+            )
     with XBookerClient(settings.xbooker_base_url, creds, store) as client:
         try:
             organization = client.organization()
         except errors.XBookerError as exc:
             advice = advise(exc)
             status = f" (HTTP {exc.status})" if exc.status is not None else ""
-            print(f"error: X Booker said{status}: {one_line(exc.message)}", file=out)
-            print(f"  meaning: {advice.meaning}", file=out)
-            print(f"  what to do: {advice.action}", file=out)
+            print(
+                f"error: X Booker said{status}: {one_line(exc.message)}. {advice.meaning} "
+                f"What to do: {advice.action}",
+                file=out,
+            )
             return 1
         state = client.tokens.state()
     print(
@@ -50,5 +87,20 @@ def run(settings: Settings, store: Store, out: TextIO) -> int:
         file=out,
     )
     print(f"organization: {one_line(organization.name)} ({one_line(organization.id)})", file=out)
-    print("doctor: all checks passed", file=out)
     return 0
+
+
+def _slack(settings: Settings, store: Store, out: TextIO) -> int:
+    if settings.slack_bot_token is None:
+        print("slack: SLACK_BOT_TOKEN is not set, so the Slack side was not checked", file=out)
+        return 0
+    from bot.runtime import stored_team_id
+    from bot.slack.app import web_client
+    from bot.slack.checkup import check
+
+    errors_found = 0
+    for finding in check(settings, web_client(settings), stored_team_id(store)):
+        prefix = "" if finding.level == "ok" else f"{finding.level}: "
+        print(prefix + finding.text, file=out)
+        errors_found += finding.level == "error"
+    return errors_found

@@ -14,15 +14,26 @@ tokens, Slack tokens) are few and kept for good; access tokens are minted every
 couple of minutes for as long as the bot runs, so they are registered with an
 expiry and forgotten once it has passed: the pattern stays as small as the set
 of tokens that are still worth stealing.
+
+With ``LOG_FORMAT=json`` each record is one JSON object on one line (time,
+level, logger, message, correlation id and command). The correlation id and the
+command come from :func:`command_scope`, which the engine opens around the work
+of each command on the thread doing it; the record factory stamps them on every
+record made inside it, whichever library logs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 _REDACTED = "[redacted]"
 # value -> deadline on time.monotonic's clock, or None for a secret kept for good.
@@ -93,6 +104,24 @@ def scrub(text: str) -> str:
     return _compiled().sub(_REDACTED, text)
 
 
+# (correlation id, command) of the command this thread is working on, if any.
+_scope: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.ContextVar(
+    "xbooker_bot_command", default=None
+)
+
+
+@contextlib.contextmanager
+def command_scope(correlation: str, command: str | None) -> Iterator[None]:
+    """Stamp every record made inside on this thread with the command's correlation id
+    and name. Scopes nest; leaving one restores the outer one, so a pool thread never
+    carries a finished command's id into the next."""
+    token = _scope.set((correlation, command))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 def _redact(record: logging.LogRecord) -> None:
     """Format the record's message early and scrub it, args and traceback included."""
     try:
@@ -100,6 +129,7 @@ def _redact(record: logging.LogRecord) -> None:
     except Exception:  # a malformed log call must not crash the request
         message = str(record.msg)
     record.msg = scrub(message).replace("\n", " ").replace("\r", " ")
+    record.correlation, record.command = _scope.get() or (None, None)
     record.args = None
     if record.exc_info and record.exc_info[1] is not None:
         # Tracebacks are formatted later from exc_info; render and scrub now.
@@ -108,6 +138,26 @@ def _redact(record: logging.LogRecord) -> None:
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record. The message is the scrubbed one the record factory
+    left (args already merged); a traceback, scrubbed the same way, goes in
+    ``exception`` as one string, so a record is always one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation": getattr(record, "correlation", None),
+            "command": getattr(record, "command", None),
+        }
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
+
 
 # Loggers whose lower levels print request URLs, bodies or headers.
 _QUIET = {
@@ -121,12 +171,13 @@ _QUIET = {
 }
 
 
-def setup(level: str = "INFO", stream=None) -> None:
-    """Configure root logging once: scrubbed, one line per event, to stderr."""
+def setup(level: str = "INFO", stream=None, fmt: str = "text") -> None:
+    """Configure root logging once: scrubbed, one line per event (``fmt`` text or json),
+    to stderr."""
     root = logging.getLogger()
     root.setLevel(level)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT))
     for old in list(root.handlers):
         if getattr(old, "_xbooker_bot", False):
             root.removeHandler(old)

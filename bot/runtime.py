@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings, require
+from bot.core import logline
 from bot.core.allowlist import AllowList
 from bot.core.approvals import Approvals, Notifier, Unposted
 from bot.core.context import Services
@@ -29,6 +30,10 @@ def engine(
     client: XBookerClient,
     notifier: Notifier | None = None,
 ) -> Engine:
-    """The core for one workspace; without a notifier, requests are approved by typing."""
+    """The core for one workspace; without a notifier, requests are approved by typing.
+    A refresh-token re-issue is recorded in the audit log (and so in the log channel)."""
     services = Services(settings, store, AllowList(store, team_id, settings.admins), client)
+    client.tokens.on_reissue.append(
+        lambda generation: services.audit(logline.reissue_entry(team_id, generation))
+    )
     return Engine(services, Approvals(services, notifier or Unposted()))

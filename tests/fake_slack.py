@@ -22,6 +22,7 @@ class FakeSlack:
         self.response_status = 200
         self.cut: dict[str, int] = {}  # method -> how many answers to cut off half-way
         self.refuse: list[str] = []  # errors for the next response_url posts to get
+        self.refuse_in: dict[str, str] = {}  # channel -> the error every chat.* call there gets
         self.socket_url: str | None = None
         # What doctor and the metrics look at. Any channel or user exists unless set to
         # None here; a dict overrides fields of the default answer (is_member, deleted...).
@@ -94,6 +95,8 @@ class FakeSlack:
 
     def answer(self, method: str, params: dict) -> dict:
         error = invalid(params) if method.startswith("chat.") else None
+        if method.startswith("chat.") and str(params.get("channel")) in self.refuse_in:
+            error = self.refuse_in[str(params.get("channel"))]
         if self.token_error or self.errors.get(method):
             error = self.token_error or self.errors[method].pop(0)
         if error:

@@ -283,10 +283,8 @@ def test_the_longest_reason_still_fits_the_card_with_its_buttons(world):
 
 # -- required, end to end (the engine passes the setting to the parser) -------------------
 
-WIRING = "Engine._plan must call parse(inv.text, settings.require_reason)"
 
 
-@pytest.mark.xfail(reason=WIRING, strict=True)
 def test_a_listed_command_without_a_reason_changes_nothing(sim_server, fake_slack, tmp_path):
     w = World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_REQUIRE_REASON="members remove")
     try:
@@ -308,7 +306,6 @@ def test_a_listed_command_without_a_reason_changes_nothing(sim_server, fake_slac
         w.close()
 
 
-@pytest.mark.xfail(reason="Engine.__init__ must call registry.check_reasons", strict=True)
 def test_a_setting_naming_a_lookup_stops_start_up(sim_server, fake_slack, tmp_path):
     with pytest.raises(RegistryError, match="'members list' changes nothing"):
         World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_REQUIRE_REASON="members list")

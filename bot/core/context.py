@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from bot.config import Settings
+from bot.core import ratelimit
 from bot.core.allowlist import AllowList
+from bot.metrics import Metrics
 from bot.store import Store, audit
 from bot.xbooker.client import XBookerClient
 
@@ -30,6 +32,9 @@ class Click:
     nonce: str
     channel_id: str | None
     message_ts: str | None
+    # "card": the request's message, which the click must come from; "home": the
+    # clicker's own App Home, which Slack shows to them alone (bound by the nonce).
+    surface: str = "card"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Invocation:
     channel_id: str | None = None
     correlation: str = field(default_factory=lambda: secrets.token_hex(4))
     click: Click | None = None  # set when a card's button, not typed text, asked for this
+    # When it arrived (time.monotonic): a command's latency is measured from here.
+    started: float = field(default_factory=time.monotonic, compare=False, repr=False)
 
     @property
     def actor(self) -> str:
@@ -60,14 +67,20 @@ class Services:
     allowlist: AllowList
     xbooker: XBookerClient
     clock: Callable[[], float] = time.time
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def team_id(self) -> str:
         return self.allowlist.team_id
 
     def audit_in(self, db: sqlite_utils.Database, entry: audit.Entry) -> int:
-        """Append inside the caller's transaction."""
-        return audit.append(db, entry, self.settings.audit_key, self.clock())
+        """Append inside the caller's transaction. Every audit row passes here, so this is
+        also where the running command's rate-limit events join that transaction, and
+        where the metrics count the row once it has committed."""
+        row = audit.append(db, entry, self.settings.audit_key, self.clock())
+        ratelimit.record_in(db.conn, entry)
+        self.store.on_commit(lambda: self.metrics.audited(entry))
+        return row
 
     def audit(self, entry: audit.Entry) -> int:
         """Append in a transaction of its own (for events that change nothing else)."""

@@ -8,14 +8,21 @@ does only local reads (the grant, the registry) and decides whether the answer
 is already known (help, a usage error, a refusal); :meth:`execute` does the
 writes and the network calls. The console and tests call :meth:`handle`, which
 does both.
+
+Both halves run inside the command's log scope (its correlation id and name on
+every log line), and :meth:`execute` applies the per-user rate limits
+(:mod:`bot.core.ratelimit`) to commands that would reach X Booker or open an
+approval request, before anything is sent.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass, field
 
+from bot import logs
 from bot.config import ConfigError
 from bot.core import registry, render
 from bot.core.allowlist import AccessError
@@ -23,6 +30,7 @@ from bot.core.approvals import Approvals
 from bot.core.context import Invocation, Runtime, Services, UserError
 from bot.core.params import jsonable
 from bot.core.parser import Parsed, ParseError, parse
+from bot.core.ratelimit import Limiter, RateLimited
 from bot.core.replies import Reply, chunks, code, esc, section
 from bot.core.roles import at_least
 from bot.core.text import one_line
@@ -55,11 +63,17 @@ class Engine:
         self.runtime = Runtime(services, approvals)
         settings = services.settings
         registry.check(settings.require_approval)
+        registry.check_reasons(settings.require_reason)
         if settings.require_approval and settings.approvals_channel is None:
             raise ConfigError(
                 "XBOOKER_BOT_APPROVALS_CHANNEL",
                 "is required while commands need approval (XBOOKER_BOT_REQUIRE_APPROVAL)",
             )
+        self.limits = Limiter(services)
+        metrics = services.metrics
+        services.xbooker.observe(metrics)
+        services.xbooker.tokens.on_reissue.append(metrics.reissued)
+        metrics.watch_approvals(services.store, services.team_id, services.clock)
 
     @property
     def approvals(self) -> Approvals:
@@ -68,6 +82,10 @@ class Engine:
     # -- plan: local reads only -------------------------------------------------
 
     def plan(self, inv: Invocation) -> Plan:
+        with logs.command_scope(inv.correlation, None):
+            return self._planned(inv)
+
+    def _planned(self, inv: Invocation) -> Plan:
         try:
             return self._plan(inv)
         except sqlite3.Error as exc:  # the grant could not be read: refuse, clearly
@@ -94,7 +112,7 @@ class Engine:
                 detail={"reason": "no bot role", **self._attempted(inv.text)},
             )
         try:
-            parsed = parse(inv.text)
+            parsed = parse(inv.text, self.svc.settings.require_reason)
         except ParseError as exc:
             if exc.command is not None and not at_least(role, exc.command.role):
                 # No usage lessons for commands the caller may not run.
@@ -138,29 +156,69 @@ class Engine:
     def execute(self, plan: Plan) -> Reply:
         """Run the plan. A store that fails (locked past its busy timeout, a full disk, an
         I/O error) before anything reached X Booker gets one clear "nothing was changed"."""
-        inv = plan.inv
-        if plan.reply is not None:
+        with logs.command_scope(plan.inv.correlation, plan.detail.get("command")):
+            if plan.reply is not None:
+                return self._answered(plan)
             try:
-                action = plan.detail.get("command", "(not a command)")
-                self._audit(inv, action, plan.outcome, plan.detail)
-            except sqlite3.Error as exc:  # the answer stands; only its record is missing
-                log.error(
-                    "could not audit a %s command: %s (ref %s)", plan.outcome, exc, inv.correlation
-                )
-            log.info("command by %s: %s (ref %s)", inv.user_id, plan.outcome, inv.correlation)
-            return plan.reply
+                return self._executed(plan)
+            finally:
+                elapsed = time.monotonic() - plan.inv.started
+                self.svc.metrics.command_seconds.observe(elapsed)
+
+    def _answered(self, plan: Plan) -> Reply:
+        """A plan whose reply the ack gave: only its audit row is left to write."""
+        inv, reply = plan.inv, plan.reply
+        assert reply is not None
         try:
-            return self._run(plan)
+            action = plan.detail.get("command", "(not a command)")
+            self._audit(inv, action, plan.outcome, plan.detail)
+        except sqlite3.Error as exc:  # the answer stands; only its record is missing
+            log.error(
+                "could not audit a %s command: %s (ref %s)", plan.outcome, exc, inv.correlation
+            )
+        log.info("command by %s: %s (ref %s)", inv.user_id, plan.outcome, inv.correlation)
+        return reply
+
+    def _executed(self, plan: Plan) -> Reply:
+        inv = plan.inv
+        try:
+            return self._limited(plan)
         except sqlite3.Error as exc:
             log.error("the bot's database failed: %s (ref %s)", exc, inv.correlation)
             return render.store_fault(inv, exc, applied=False)
 
-    def _run(self, plan: Plan) -> Reply:
+    def _limited(self, plan: Plan) -> Reply:
+        """The rate limits, then the command: an approval request counts against
+        XBOOKER_BOT_REQUEST_RATE, and anything that reaches X Booker (a request's
+        preview does too) against XBOOKER_BOT_USER_RATE."""
+        assert plan.parsed is not None
+        command = plan.parsed.command
+        gated = self._needs_approval(plan.parsed)
+        kinds = ("request",) if gated else ()
+        kinds += ("xbooker",) if command.operation is not None else ()
+        try:
+            with self.limits.hold(plan.inv, kinds):
+                return self._run(plan, gated)
+        except RateLimited as limited:
+            inv = plan.inv
+            self.svc.metrics.rate_limited.labels(limited.limit.kind).inc()
+            log.info(
+                "command %s by %s refused by a rate limit: retry in %d s (ref %s)",
+                command.name,
+                inv.user_id,
+                limited.retry_after,
+                inv.correlation,
+            )
+            refused = {**plan.detail, "reason": limited.reason, "retry_after": limited.retry_after}
+            self._audit(inv, command.name, "refused", refused)
+            return Reply.note(limited.text)
+
+    def _run(self, plan: Plan, gated: bool) -> Reply:
         inv = plan.inv
         assert plan.parsed is not None
         command, args = plan.parsed.command, plan.parsed.args
         detail = plan.detail
-        if self._needs_approval(plan.parsed):
+        if gated:
             return self.approvals.request(inv, command, args)
         sends_write = command.writes and command.operation is not None
         if sends_write:

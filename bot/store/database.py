@@ -16,9 +16,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -36,15 +37,28 @@ class StoreError(Exception):
 class Store:
     """Thread-safe access to one SQLite file (one connection per thread)."""
 
-    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        """``readonly``: open an existing file as it is, without creating, migrating or
+        changing it (to check a backup)."""
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.readonly = readonly
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         # Writers of this process queue here rather than on SQLite's lock, whose busy
         # handler sleeps 1-100 ms between tries: threads take turns at once.
         self._writer = threading.Lock()
+        if readonly:
+            if not self.path.is_file():
+                raise StoreError(f"{self.path} does not exist")
+            return
         self._create_private()
         self._migrate()
 
@@ -78,13 +92,15 @@ class Store:
             # check_same_thread=False only so that close() can run from the
             # main thread at shutdown; each connection is used by its own thread.
             conn = sqlite3.connect(
-                self.path,
+                f"file:{quote(str(self.path.absolute()))}?mode={'ro' if self.readonly else 'rw'}",
                 timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=True,
             )
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if not self.readonly:
+                conn.execute("PRAGMA synchronous = NORMAL")
             db = sqlite_utils.Database(conn)
             self._local.db = db
             with self._all_lock:
@@ -94,7 +110,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error,
-        a failed ``COMMIT`` included (else the thread's connection would stay inside it)."""
+        a failed ``COMMIT`` included (else the thread's connection would stay inside it).
+        What :meth:`on_commit` registered during it runs after the commit, and only then."""
         db = self.db()
         if db.conn.in_transaction:
             raise RuntimeError("nested write transaction")
@@ -103,6 +120,8 @@ class Store:
         # instead of each queued thread waiting out the timeout in turn.
         if not self._writer.acquire(timeout=self.busy_timeout):
             raise sqlite3.OperationalError("database is locked (writers of this process queued)")
+        committed: list[Callable[[], None]] = []
+        self._local.committed = committed
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -113,7 +132,21 @@ class Store:
                     db.conn.rollback()
                 raise
         finally:
+            self._local.committed = None
             self._writer.release()
+        for observe in committed:
+            try:
+                observe()
+            except Exception:  # an observer must not turn a committed change into an error
+                log.exception("an observer of a committed write failed")
+
+    def on_commit(self, observe: Callable[[], None]) -> None:
+        """Run ``observe`` once this thread's write transaction has committed (never if it
+        rolls back): how counters see only what really happened, at no extra write."""
+        pending = getattr(self._local, "committed", None)
+        if pending is None:
+            raise RuntimeError("on_commit outside a write transaction")
+        pending.append(observe)
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = list(self.db().query(sql, params))

@@ -109,13 +109,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE approvals ADD COLUMN reminded_half_at REAL;
     ALTER TABLE approvals ADD COLUMN reminded_hour_at REAL;
-    CREATE TABLE rate_events (
+    CREATE INDEX approvals_requester ON approvals (team_id, requester, id);
+    CREATE TABLE rate_events (  -- one B-tree, ordered as every query reads it
         team_id TEXT NOT NULL,
         user_id TEXT NOT NULL,
         kind TEXT NOT NULL,  -- 'xbooker' (commands reaching X Booker) | 'request'
-        at REAL NOT NULL
-    );
-    CREATE INDEX rate_events_window ON rate_events (team_id, user_id, kind, at);
+        at REAL NOT NULL,
+        ref TEXT NOT NULL,  -- the in-process reservation it settles, so it is never counted twice
+        PRIMARY KEY (team_id, user_id, kind, at, ref)
+    ) WITHOUT ROWID;
     ALTER TABLE refresh_tokens ADD COLUMN secret_fingerprint TEXT;
     """,
 ]

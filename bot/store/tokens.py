@@ -17,15 +17,29 @@ a process that restarts, or another one on the same file, has to see them too.
 A lease names its holder's host and pid, so that a lease left by a process that
 died (``kill -9`` mid-issuance) is taken over at once instead of blocking every
 other process until it expires.
+
+Next to the token the store keeps a fingerprint of the client secret that
+obtained it, so that ``doctor`` can say when ``XBOOKER_CLIENT_SECRET`` has
+changed since (the next re-issue would then fail, or the secret was rotated and
+the token is the old app's). It is an HMAC of the secret, keyed with a random
+salt of this database and bound to the token's key: it cannot be matched against
+another database's, nor looked up in a table of hashes, and it never leaves the
+file. Whoever can read the file holds the refresh token itself anyway.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import sqlite3
 from dataclasses import dataclass
 
 from bot.secret import Secret
 from bot.store import holders
 from bot.store.database import Store
+
+_SALT_KEY = "secret_fingerprint_salt"
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,16 @@ class RefreshTokenStore:
             Secret(row["token"]), row["generation"], row["issued_at"], row["reissues"]
         )
 
-    def save(self, token: Secret, expected_generation: int, now: float) -> StoredRefresh:
-        """Store a newly issued token if the stored generation is still the one we saw."""
+    def save(
+        self,
+        token: Secret,
+        expected_generation: int,
+        now: float,
+        client_secret: Secret | None = None,
+    ) -> StoredRefresh:
+        """Store a newly issued token if the stored generation is still the one we saw,
+        with the fingerprint of ``client_secret``, the secret that obtained it (None:
+        not known, and ``doctor`` says so)."""
         k = self.key
         with self._store.write() as db:
             row = db.conn.execute(
@@ -78,12 +100,21 @@ class RefreshTokenStore:
             if current != expected_generation:
                 raise GenerationConflict()
             reissues = (row[1] + 1) if row else 0
+            fingerprint = None
+            if client_secret is not None:
+                db.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                    (_SALT_KEY, secrets.token_hex(32)),
+                )
+                fingerprint = self._fingerprint(db.conn, client_secret)
             db.conn.execute(
                 "INSERT INTO refresh_tokens (base_url, organization_id, client_id, token, "
-                "generation, issued_at, reissues) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "generation, issued_at, reissues, secret_fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (base_url, organization_id, client_id) DO UPDATE SET "
                 "token = excluded.token, generation = excluded.generation, "
-                "issued_at = excluded.issued_at, reissues = excluded.reissues",
+                "issued_at = excluded.issued_at, reissues = excluded.reissues, "
+                "secret_fingerprint = excluded.secret_fingerprint",
                 (
                     k.base_url,
                     k.organization_id,
@@ -92,9 +123,33 @@ class RefreshTokenStore:
                     current + 1,
                     now,
                     reissues,
+                    fingerprint,
                 ),
             )
         return StoredRefresh(token, current + 1, now, reissues)
+
+    def secret_matches(self, client_secret: Secret) -> bool | None:
+        """Whether ``client_secret`` is the one that obtained the stored token; None when
+        no token is stored or it was stored without a fingerprint (by an older version)."""
+        conn = self._store.db().conn
+        row = conn.execute(
+            "SELECT secret_fingerprint FROM refresh_tokens "
+            "WHERE base_url = ? AND organization_id = ? AND client_id = ?",
+            (self.key.base_url, self.key.organization_id, self.key.client_id),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        expected = self._fingerprint(conn, client_secret)
+        return expected is not None and hmac.compare_digest(row[0], expected)
+
+    def _fingerprint(self, conn: sqlite3.Connection, client_secret: Secret) -> str | None:
+        salt = conn.execute("SELECT value FROM meta WHERE key = ?", (_SALT_KEY,)).fetchone()
+        if salt is None:
+            return None
+        k = self.key
+        bound = "\n".join(("client-secret", k.base_url, k.organization_id, k.client_id))
+        message = (bound + "\n" + client_secret.reveal()).encode()
+        return hmac.new(bytes.fromhex(salt[0]), message, hashlib.sha256).hexdigest()
 
     def acquire_lease(self, holder: str, now: float, ttl: float) -> bool:
         """Take the issuance lease unless another holder has a live one.

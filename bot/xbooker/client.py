@@ -25,7 +25,7 @@ from bot.xbooker.operations import (
     Operation,
 )
 from bot.xbooker.tokens import TokenManager, Windows, XBookerAuth
-from bot.xbooker.transport import RetryPolicy, new_http_client, send
+from bot.xbooker.transport import Observer, RetryPolicy, Unobserved, new_http_client, send
 
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 API_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -77,6 +77,12 @@ class XBookerClient:
             **clocks,
         )
         self._auth = XBookerAuth(self.tokens, credentials)
+        self._observer: Observer = Unobserved()
+
+    def observe(self, observer: Observer) -> None:
+        """Report every request, token calls included, to ``observer`` from now on."""
+        self._observer = observer
+        self.tokens.observer = observer
 
     def __repr__(self) -> str:
         return f"XBookerClient({self.base_url!r})"
@@ -161,6 +167,7 @@ class XBookerClient:
             operation=op.name,
             idempotent=not op.write,
             policy=self._retry,
+            observer=self._observer,
         )
 
 

@@ -32,6 +32,11 @@ would get a fresh request, and revoke the previous token, on every command.
 Access tokens are registered with the log scrubber with an expiry, so that
 months of renewals do not grow the scrubber's pattern; the refresh token is
 long-lived and stays registered for good.
+
+Other parts learn of a re-issue through :attr:`TokenManager.on_reissue` (the
+metrics, the log channel): its listeners are called with the new generation once
+the token is stored, on the renewing thread but after the manager's lock is
+released, so a slow listener delays that one call and never the others.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from bot.store import holders
 from bot.store.tokens import GenerationConflict, RefreshTokenStore, StoredRefresh
 from bot.xbooker import errors
 from bot.xbooker import messages as m
-from bot.xbooker.transport import RetryPolicy, send
+from bot.xbooker.transport import Observer, RetryPolicy, Unobserved, send
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +149,11 @@ class TokenManager:
         self._failure: tuple[errors.XBookerError, float] | None = None
         self._advisory_after = 0.0
         self.counters = Counters()
+        self.observer: Observer = Unobserved()
+        # Called with the new generation after each re-issue is stored (see the module).
+        self.on_reissue: list[Callable[[int], None]] = []
+        self._reissued: list[int] = []  # generations not yet announced
+        self._reissued_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TokenManager(client_id={self._credentials.client_id!r})"
@@ -156,21 +166,24 @@ class TokenManager:
         now = self._clock()
         if snap is not None and now < snap.expires_at - self.windows.advisory:
             return snap
-        if snap is not None and now < snap.expires_at - self.windows.mandatory:
-            return self._advisory_renewal(snap, now)
-        with self._lock:
-            snap = self._snapshot
-            now = self._clock()
+        try:
             if snap is not None and now < snap.expires_at - self.windows.mandatory:
-                return snap
-            self._raise_cached_failure(now)
-            try:
-                return self._renew()
-            except errors.XBookerError as exc:
-                final = isinstance(exc, errors.CredentialsError | errors.AppUnavailableError)
-                ttl = FINAL_FAILURE_TTL if final else TRANSIENT_FAILURE_TTL
-                self._failure = (exc, self._clock() + ttl)
-                raise
+                return self._advisory_renewal(snap, now)
+            with self._lock:
+                snap = self._snapshot
+                now = self._clock()
+                if snap is not None and now < snap.expires_at - self.windows.mandatory:
+                    return snap
+                self._raise_cached_failure(now)
+                try:
+                    return self._renew()
+                except errors.XBookerError as exc:
+                    final = isinstance(exc, errors.CredentialsError | errors.AppUnavailableError)
+                    ttl = FINAL_FAILURE_TTL if final else TRANSIENT_FAILURE_TTL
+                    self._failure = (exc, self._clock() + ttl)
+                    raise
+        finally:
+            self._announce()
 
     def access_rejected(self, snap: AccessSnapshot) -> None:
         """X Booker said ``Access token expired`` for a call sent with ``snap``."""
@@ -202,6 +215,20 @@ class TokenManager:
             "refresh_reissues": None if refresh is None else refresh.reissues,
             **vars(self.counters),
         }
+
+    def _announce(self) -> None:
+        """Tell the ``on_reissue`` listeners of re-issues stored since the last call;
+        runs with the manager's lock released."""
+        if not self._reissued:
+            return
+        with self._reissued_lock:
+            generations, self._reissued = self._reissued, []
+        for generation in generations:
+            for listener in list(self.on_reissue):
+                try:
+                    listener(generation)
+                except Exception:  # a listener must not fail the call that renewed
+                    log.exception("a refresh-token re-issue listener failed")
 
     # -- renewal (lock held) --------------------------------------------------
 
@@ -297,7 +324,12 @@ class TokenManager:
                     "the refresh-token lease lapsed before the request was sent; try again shortly"
                 )
             token = self._call_refresh()
-            saved = self._store.save(token, stored.generation if stored else 0, self._wall())
+            saved = self._store.save(
+                token,
+                stored.generation if stored else 0,
+                self._wall(),
+                self._credentials.client_secret,
+            )
         except GenerationConflict:
             # Only possible if our lease lapsed mid-call; the newer token wins.
             winner = self._store.load()
@@ -309,6 +341,8 @@ class TokenManager:
             log.info("refresh token issued and stored (generation %d)", saved.generation)
         else:
             self.counters.reissues += 1
+            with self._reissued_lock:
+                self._reissued.append(saved.generation)
             log.warning(
                 "refresh token re-issued because X Booker said %r (generation %d, %d "
                 "re-issues so far); frequent re-issues mean another holder of this "
@@ -350,6 +384,7 @@ class TokenManager:
         try:
             value = self._auth_call("refresh", secret, "refreshToken", operation, False)
         except errors.OutcomeUnknownError as exc:
+            self.observer.auth("refresh", "error")
             # The transport's word for "maybe applied"; its advice (check the state
             # before retrying) fits a write, not a token. Same facts, token terms.
             if exc.status is not None and exc.status >= 500:
@@ -361,12 +396,21 @@ class TokenManager:
                 exc.status,
                 operation,
             ) from None
+        except errors.XBookerError as exc:
+            self.observer.auth("refresh", _result(exc))
+            raise
+        self.observer.auth("refresh", "ok")
         return Secret(value)
 
     def _call_access(self, refresh: Secret) -> Secret:
         self.counters.access_calls += 1
         bearer = {"Authorization": f"Bearer {refresh.reveal()}"}
-        value = self._auth_call("access", bearer, "accessToken", "get access token", True)
+        try:
+            value = self._auth_call("access", bearer, "accessToken", "get access token", True)
+        except errors.XBookerError as exc:
+            self.observer.auth("access", _result(exc))
+            raise
+        self.observer.auth("access", "ok")
         # Registered with an expiry before Secret() registers it for good. The
         # scrubber runs on the real monotonic clock whatever clock this manager was
         # given, so the deadline is the lifetime from now on that clock.
@@ -387,6 +431,7 @@ class TokenManager:
             operation=operation,
             idempotent=idempotent,
             policy=self._retry,
+            observer=self.observer,
         )
         value = data.get(field)
         if not isinstance(value, str) or not value.strip() or len(value) > 8192:
@@ -431,6 +476,13 @@ class XBookerAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {snap.token.reveal()}"
         request.headers["organization-id"] = self._credentials.organization_id
         request.headers["client-id"] = self._credentials.client_id
+
+
+def _result(exc: errors.XBookerError) -> str:
+    """A token call's failure as the metrics name it: X Booker said no, or gave no answer."""
+    if isinstance(exc, errors.ServerError | errors.TransportError):
+        return "error"
+    return "refused"
 
 
 def _message(response: httpx.Response) -> str:

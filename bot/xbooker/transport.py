@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 
@@ -25,6 +26,28 @@ log = logging.getLogger(__name__)
 # Stable on purpose: X Booker binds a refresh token to the app / browser / IP that
 # obtained it, so a version number here would orphan the stored token on upgrade.
 USER_AGENT = "xbooker-bot"
+
+
+class Observer(Protocol):
+    """Told of every request to X Booker and every token call's result: the metrics."""
+
+    def call(self, operation: str, status: str, seconds: float) -> None:
+        """One attempt at ``operation``: its HTTP status, or ``timeout``,
+        ``connect_error`` or ``dropped``, and how long it took."""
+
+    def auth(self, kind: str, result: str) -> None:
+        """One token call (``access`` or ``refresh``): ``ok``, ``refused`` (X Booker
+        answered no) or ``error`` (no usable answer)."""
+
+
+class Unobserved:
+    """For clients no one measures (the CLI, doctor)."""
+
+    def call(self, operation: str, status: str, seconds: float) -> None:
+        return None
+
+    def auth(self, kind: str, result: str) -> None:
+        return None
 
 
 def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
@@ -81,24 +104,32 @@ def send(
     operation: str,
     idempotent: bool,
     policy: RetryPolicy,
+    observer: Observer | None = None,
 ) -> dict:
-    """Send with the retry rule of this module; returns the envelope's ``data``."""
+    """Send with the retry rule of this module; returns the envelope's ``data``. Each
+    attempt is reported to ``observer``."""
+    observer = observer or _UNOBSERVED
     last = policy.attempts - 1
     for attempt in range(policy.attempts):
+        started = time.perf_counter()
         try:
             response = request()
         except (httpx.ConnectError, httpx.ConnectTimeout):
+            observer.call(operation, "connect_error", time.perf_counter() - started)
             failure: errors.XBookerError = errors.TransportError(
                 "could not connect to X Booker", None, operation
             )
             retry = True
         except httpx.TimeoutException:
+            observer.call(operation, "timeout", time.perf_counter() - started)
             failure = _ambiguous("X Booker did not answer in time", operation, idempotent)
             retry = idempotent
         except httpx.RequestError:  # a dropped connection, or an answer that cannot be decoded
+            observer.call(operation, "dropped", time.perf_counter() - started)
             failure = _ambiguous("the connection to X Booker dropped", operation, idempotent)
             retry = idempotent
         else:
+            observer.call(operation, str(response.status_code), time.perf_counter() - started)
             try:
                 return read_envelope(response, operation)
             except errors.ServerError as exc:
@@ -124,6 +155,9 @@ def send(
         )
         policy.sleep(delay)
     raise AssertionError("unreachable")
+
+
+_UNOBSERVED = Unobserved()
 
 
 def _ambiguous(text: str, operation: str, idempotent: bool) -> errors.TransportError:

@@ -1,0 +1,211 @@
+"""Per-user rate limits: ``XBOOKER_BOT_USER_RATE`` commands that reach X Booker a
+minute, ``XBOOKER_BOT_REQUEST_RATE`` approval requests an hour.
+
+The events live in SQLite (``rate_events``), so that threads, a restart and other
+processes on the same file all count the same ones, yet a command pays no write
+transaction of its own for them (that transaction, for the audit row, is most of
+what a command costs):
+
+* **check**: under this process's lock, the user's stored events in the window
+  (an indexed count that stops at the limit) plus the reservations of this
+  process not stored yet. At the limit the command is refused with the time the
+  oldest counted event leaves the window; otherwise it is reserved, in memory.
+* **record**: the event row is inserted inside the command's own audit
+  transaction (the "sending" row of a write, the outcome row of a read, the
+  "requested" row of an approval request), tagged with the reservation's ref:
+  ``Services.audit_in`` finds the command's reservation through a context
+  variable set on the thread running it.
+* **release**: when the command is done its reservation is dropped; its row, if
+  it reached X Booker, is committed by then. A reservation whose row is already
+  committed is counted once: the same statement that counts the rows says which
+  of the reservations are among them (two statements could each miss a row
+  committed between them).
+
+Commands answered without X Booker (help, usage, refusals, access, audit,
+approvals decisions) never reserve. Across processes each sees the other's
+committed events but not its reservations in flight, so two processes could
+together overshoot by the commands in flight at that instant; ``serve`` runs one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.store import audit, rates
+
+if TYPE_CHECKING:
+    from bot.core.context import Invocation, Services
+
+
+@dataclass(frozen=True)
+class Limit:
+    kind: str
+    window: float  # seconds
+    field: str  # the Settings attribute that sets it
+    setting: str  # the variable that sets it
+    counted: frozenset[str]  # audit outcomes that mean the event happened
+    done: str  # "run N commands that reach X Booker"
+    period: str  # "in the last minute"
+
+    def allowed(self, settings: Settings) -> int:
+        """Events allowed per window; 0 means no limit."""
+        return getattr(settings, self.field)
+
+
+XBOOKER = Limit(
+    "xbooker",
+    60.0,
+    "user_rate",
+    "XBOOKER_BOT_USER_RATE",
+    frozenset({"sending", "succeeded", "failed", "outcome unknown", "requested"}),
+    "run {n} command{s} that reach X Booker",
+    "in the last minute",
+)
+REQUEST = Limit(
+    "request",
+    3600.0,
+    "request_rate",
+    "XBOOKER_BOT_REQUEST_RATE",
+    frozenset({"requested"}),
+    "opened {n} approval request{s}",
+    "in the last hour",
+)
+LIMITS = {limit.kind: limit for limit in (XBOOKER, REQUEST)}
+
+
+class RateLimited(Exception):
+    """A user is at a limit; ``retry_after`` is whole seconds until one more fits."""
+
+    def __init__(self, limit: Limit, count: int, allowed: int, retry_after: int) -> None:
+        super().__init__(f"rate limit: {allowed} {limit.kind} a {limit.window:.0f} s")
+        self.limit, self.count, self.allowed, self.retry_after = limit, count, allowed, retry_after
+
+    @property
+    def reason(self) -> str:
+        """For the audit row."""
+        return f"rate limit: {self.limit.setting}={self.allowed}"
+
+    @property
+    def text(self) -> str:
+        """For the user."""
+        done = self.limit.done.format(n=self.count, s="" if self.count == 1 else "s")
+        return (
+            f":hourglass: You have {done} {self.limit.period} (the limit is {self.allowed}). "
+            f"Try again in {_when(self.retry_after)}."
+        )
+
+
+def _when(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
+
+
+@dataclass
+class Held:
+    """What one running command reserved: a ref per limit, stored with its event."""
+
+    team_id: str
+    user_id: str
+    at: float
+    refs: dict[str, str]  # kind -> ref
+    prune: set[str]  # kinds whose events from before the window are to be dropped
+    written: set[str] = field(default_factory=set)
+
+    def record_in(self, conn: sqlite3.Connection, entry: audit.Entry) -> None:
+        """Store the events this audit row shows happened, in its transaction."""
+        if entry.actor != self.user_id or entry.team_id != self.team_id:
+            return
+        for kind, ref in self.refs.items():
+            limit = LIMITS[kind]
+            if kind in self.written or entry.outcome not in limit.counted:
+                continue
+            expired = self.at - limit.window if kind in self.prune else None
+            rates.record(conn, self.team_id, self.user_id, kind, self.at, ref, expired)
+            self.written.add(kind)
+
+
+_held: contextvars.ContextVar[Held | None] = contextvars.ContextVar(
+    "xbooker_bot_rate_held", default=None
+)
+
+
+def record_in(conn: sqlite3.Connection, entry: audit.Entry) -> None:
+    """Called for every audit row: stores the running command's events, if any."""
+    held = _held.get()
+    if held is not None:
+        held.record_in(conn, entry)
+
+
+class Limiter:
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+        self._lock = threading.Lock()
+        # (team, user, kind) -> {ref: reserved at} for commands running in this process.
+        self._reserved: dict[tuple[str, str, str], dict[str, float]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, inv: Invocation, kinds: tuple[str, ...]) -> Iterator[None]:
+        """Reserve one event of each of ``kinds`` for the command inside, or raise
+        :class:`RateLimited` before it starts."""
+        held = self._reserve(inv, kinds)
+        if held is None:  # no limit applies
+            yield
+            return
+        token = _held.set(held)
+        try:
+            yield
+        finally:
+            _held.reset(token)
+            self._release(held)
+
+    def _reserve(self, inv: Invocation, kinds: tuple[str, ...]) -> Held | None:
+        settings = self._svc.settings
+        limits = [LIMITS[k] for k in kinds if LIMITS[k].allowed(settings) > 0]
+        if not limits:
+            return None
+        now = self._svc.clock()
+        with self._lock:
+            prune = {
+                limit.kind
+                for limit in limits
+                if self._check(inv, limit, limit.allowed(settings), now)
+            }
+            refs = {limit.kind: secrets.token_hex(8) for limit in limits}
+            held = Held(inv.team_id, inv.user_id, now, refs, prune)
+            for kind, ref in held.refs.items():
+                self._reserved.setdefault((inv.team_id, inv.user_id, kind), {})[ref] = now
+        return held
+
+    def _check(self, inv: Invocation, limit: Limit, allowed: int, now: float) -> bool:
+        """Raise :class:`RateLimited` if the user has ``allowed`` events in the window;
+        otherwise, whether enough of their events have left it to be worth dropping."""
+        team, user, since = inv.team_id, inv.user_id, now - limit.window
+        reserved = self._reserved.get((team, user, limit.kind), {})
+        mine = {ref: at for ref, at in reserved.items() if at > since}
+        store = self._svc.store
+        count, settled, stale = rates.recent(
+            store, team, user, limit.kind, since, allowed, list(mine)
+        )
+        if count + len(mine) - settled < allowed:  # count stops at allowed: refused then
+            return stale
+        events = sorted({**rates.times(store, team, user, limit.kind, since), **mine}.values())
+        # One more fits once all but allowed - 1 of these have left the window.
+        frees_at = events[max(0, len(events) - allowed)] + limit.window
+        raise RateLimited(limit, len(events), allowed, max(1, math.ceil(frees_at - now)))
+
+    def _release(self, held: Held) -> None:
+        with self._lock:
+            for kind, ref in held.refs.items():
+                key = (held.team_id, held.user_id, kind)
+                reserved = self._reserved.get(key, {})
+                reserved.pop(ref, None)
+                if not reserved:
+                    self._reserved.pop(key, None)

@@ -1,0 +1,155 @@
+"""Per-user rate limits: exact across threads, kept across a restart and by a second
+process on the same file, refusals that say when to retry and are audited, and only
+commands that reach X Booker (or open a request) counted."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from bot.store import audit, rates
+from tests.helpers import FakeClock, run_threads
+from tests.world import ADMIN, ADMIN2, VIEWER, World
+
+ORG = "Harbour Lane Studios"
+
+
+def retry_after(text: str) -> int:
+    found = re.search(r"Try again in (\d+) (s|min)\.", text)
+    assert found, text
+    return int(found.group(1)) * (60 if found.group(2) == "min" else 1)
+
+
+def refusals(world: World) -> list[dict]:
+    return [
+        row
+        for row in audit.rows(world.store)
+        if row["outcome"] == "refused" and "rate limit" in row["detail"].get("reason", "")
+    ]
+
+
+@pytest.fixture
+def make_world(sim_server, fake_slack, tmp_path):
+    made: list[World] = []
+
+    def make(**env: str) -> World:
+        world = World(sim_server, fake_slack, tmp_path, **env)
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.close()
+
+
+def test_threads_together_get_exactly_the_limit(make_world, sim):
+    world = make_world(XBOOKER_BOT_USER_RATE="5")
+    sim.reset_counters()
+    paths = [path for _, path in run_threads(12, lambda: world.command("org", user=VIEWER))]
+    texts = [world.wait_response(path)["text"] for path in paths]
+    answered = [t for t in texts if ORG in t]
+    refused = [t for t in texts if "Try again in" in t]
+    assert len(answered) == 5 and len(refused) == 7
+    assert sim.count("show organization") == 5
+    for text in refused:
+        assert text.startswith(":hourglass: You have run 5 commands that reach X Booker")
+        assert "(the limit is 5)" in text
+        assert 1 <= retry_after(text) <= 60
+    rows = refusals(world)
+    assert len(rows) == 7
+    assert {r["actor"] for r in rows} == {VIEWER} and {r["action"] for r in rows} == {"org show"}
+    for row in rows:
+        assert row["detail"]["reason"] == "rate limit: XBOOKER_BOT_USER_RATE=5"
+        assert 1 <= row["detail"]["retry_after"] <= 60
+    assert ORG in world.ask("org", user=ADMIN2)["text"]  # the limit is per user
+
+
+def test_many_threads_through_the_core_never_overshoot(make_world, sim):
+    """Commands finish (and commit their events) while others are being checked: each
+    event is counted once, whether it is still a reservation or already a row."""
+    world = make_world(XBOOKER_BOT_USER_RATE="10")
+    sim.latency = 0.01  # so that early commands commit while later ones are checked
+    replies = run_threads(40, lambda: world.handle("org", user=VIEWER).text)
+    assert sum(ORG in text for text in replies) == 10
+    assert sum("Try again in" in text for text in replies) == 30
+    assert len(refusals(world)) == 30
+
+
+def test_the_limit_survives_a_restart_and_holds_for_a_second_process(make_world):
+    first = make_world(XBOOKER_BOT_USER_RATE="3")
+    for _ in range(2):
+        assert ORG in first.handle("org", user=VIEWER).text
+    # A second process on the same file counts the first one's events.
+    second = make_world(XBOOKER_BOT_USER_RATE="3")
+    assert ORG in second.handle("org", user=VIEWER).text
+    assert "Try again in" in first.handle("org", user=VIEWER).text
+    first.close()
+    second.close()
+    restarted = make_world(XBOOKER_BOT_USER_RATE="3")
+    text = restarted.handle("org", user=VIEWER).text
+    assert text.startswith(":hourglass: You have run 3 commands that reach X Booker")
+    assert 1 <= retry_after(text) <= 60
+
+
+def test_retry_time_is_when_the_oldest_event_leaves_the_window(make_world):
+    world = make_world(XBOOKER_BOT_USER_RATE="2")
+    clock = FakeClock(time.time())
+    world.engine.svc.clock = clock
+    world.handle("org", user=VIEWER)
+    clock.advance(20)
+    world.handle("members list", user=VIEWER)
+    clock.advance(15)
+    assert retry_after(world.handle("org", user=VIEWER).text) == 25  # 60 - 35
+    clock.advance(25)
+    assert ORG in world.handle("org", user=VIEWER).text  # the first has left the window
+    assert retry_after(world.handle("org", user=VIEWER).text) == 20
+
+
+def test_only_commands_that_reach_x_booker_count(make_world):
+    world = make_world(XBOOKER_BOT_USER_RATE="1")
+    for text in ("help", "help org", "approvals", "access list", "audit", "frobnicate"):
+        world.handle(text, user=ADMIN)
+    world.handle("members add not-an-email", user=ADMIN)  # a usage error
+    assert ORG in world.handle("org", user=ADMIN).text
+    assert "Try again in" in world.handle("members list", user=ADMIN).text
+    assert "Try again in" in world.handle("members remove mem_x", user=ADMIN).text
+    assert world.handle("approvals", user=ADMIN).text  # still answered
+
+
+def test_approval_requests_have_their_own_hourly_limit(make_world, sim):
+    world = make_world(XBOOKER_BOT_REQUEST_RATE="2")
+    ids = sorted(m["id"] for m in sim.members.values() if m["role"] == "member")
+    for member_id in ids[:2]:
+        assert "Request *#" in world.handle(f"members remove {member_id}", user=ADMIN).text
+    text = world.handle(f"members remove {ids[2]}", user=ADMIN).text
+    assert text.startswith(":hourglass: You have opened 2 approval requests in the last hour")
+    assert "(the limit is 2)" in text and retry_after(text) == 3600
+    assert "Try again in 60 min." in text
+    (row,) = refusals(world)
+    assert row["action"] == "members remove"
+    assert row["detail"]["reason"] == "rate limit: XBOOKER_BOT_REQUEST_RATE=2"
+    assert world.store.query_one("SELECT COUNT(*) AS n FROM approvals")["n"] == 2  # no third
+    assert ORG in world.handle("org", user=ADMIN).text  # reads are not requests
+
+
+def test_zero_means_no_limit(make_world, sim):
+    world = make_world(XBOOKER_BOT_USER_RATE="0", XBOOKER_BOT_REQUEST_RATE="0")
+    for _ in range(40):
+        assert ORG in world.handle("org", user=VIEWER).text
+    count = world.store.query_one("SELECT COUNT(*) AS n FROM rate_events")["n"]
+    assert count == 0  # nothing recorded when nothing is limited
+
+
+def test_old_events_are_dropped_as_new_ones_are_recorded(make_world):
+    world = make_world(XBOOKER_BOT_USER_RATE="30")
+    clock = FakeClock(time.time())
+    world.engine.svc.clock = clock
+    for _ in range(30):
+        world.handle("org", user=VIEWER)
+        clock.advance(30)
+    rows = world.store.db().conn.execute("SELECT at FROM rate_events").fetchall()
+    assert len(rows) <= rates.STALE + 2  # a minute's worth and a few stale, not thirty
+    assert json.dumps(refusals(world)) == "[]"
