@@ -284,7 +284,6 @@ def test_the_longest_reason_still_fits_the_card_with_its_buttons(world):
 # -- required, end to end (the engine passes the setting to the parser) -------------------
 
 
-
 def test_a_listed_command_without_a_reason_changes_nothing(sim_server, fake_slack, tmp_path):
     w = World(sim_server, fake_slack, tmp_path, XBOOKER_BOT_REQUIRE_REASON="members remove")
     try:
