@@ -89,3 +89,13 @@ def world(sim_server, fake_slack, tmp_path):
     w = World(sim_server, fake_slack, tmp_path)
     yield w
     w.close()
+
+
+@pytest.fixture
+def cli_log_handler():
+    """main() sets up logging to the running test's captured stderr: take it down after."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_xbooker_bot", False):
+            root.removeHandler(handler)

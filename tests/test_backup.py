@@ -3,7 +3,6 @@ audit chain verifies and which holds every row committed before it began."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import stat
@@ -17,14 +16,7 @@ from tests.world import ADMIN, World
 AUDIT_KEY = "backup-test-audit-key-123"
 
 
-@pytest.fixture(autouse=True)
-def _cli_log_handler():
-    """main() sets up logging to this test's captured stderr: take it down after."""
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_xbooker_bot", False):
-            root.removeHandler(handler)
+pytestmark = pytest.mark.usefixtures("cli_log_handler")
 
 
 def rows(path, sql: str) -> list[tuple]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -17,14 +16,7 @@ from tests.helpers import CREDS, free_port
 SECRET = CREDS.client_secret.reveal()
 
 
-@pytest.fixture(autouse=True)
-def _cli_log_handler():
-    """main() sets up logging to this test's captured stderr: take it down after."""
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_xbooker_bot", False):
-            root.removeHandler(handler)
+pytestmark = pytest.mark.usefixtures("cli_log_handler")
 
 
 @pytest.fixture

@@ -308,17 +308,23 @@ def check(require_approval: tuple[str, ...]) -> None:
     if defaults != set(DEFAULT_REQUIRE_APPROVAL):
         raise RegistryError("the registry's approval defaults disagree with the documented default")
     for entry in require_approval:
-        command = BY_WORDS.get(tuple(entry.split()))
-        if command is None:
-            near = suggest(entry.split())
-            hint = f" (did you mean '{near.name}'?)" if near else ""
-            raise RegistryError(f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' is not a command{hint}")
+        command = _named("XBOOKER_BOT_REQUIRE_APPROVAL", entry)
         if command.proposal is None:
             approvable = ", ".join(c.name for c in COMMANDS if c.proposal is not None)
             raise RegistryError(
                 f"XBOOKER_BOT_REQUIRE_APPROVAL: '{entry}' cannot be approved (only commands "
                 f"that change X Booker or the allow-list can: {approvable})"
             )
+
+
+def _named(setting: str, entry: str) -> Command:
+    """The command a setting's entry names, or the error saying it names none."""
+    command = BY_WORDS.get(tuple(entry.split()))
+    if command is None:
+        near = suggest(entry.split())
+        hint = f" (did you mean '{near.name}'?)" if near else ""
+        raise RegistryError(f"{setting}: '{entry}' is not a command{hint}")
+    return command
 
 
 # Decided with a button on a card or App Home, which cannot carry a typed reason.
@@ -329,11 +335,7 @@ def check_reasons(require_reason: tuple[str, ...]) -> None:
     """Refuse to start with an XBOOKER_BOT_REQUIRE_REASON entry that is not a command, or
     names one that changes nothing (a lookup has nothing to justify)."""
     for entry in require_reason:
-        command = BY_WORDS.get(tuple(entry.split()))
-        if command is None:
-            near = suggest(entry.split())
-            hint = f" (did you mean '{near.name}'?)" if near else ""
-            raise RegistryError(f"XBOOKER_BOT_REQUIRE_REASON: '{entry}' is not a command{hint}")
+        command = _named("XBOOKER_BOT_REQUIRE_REASON", entry)
         if command.name in CLICKED:
             raise RegistryError(
                 f"XBOOKER_BOT_REQUIRE_REASON: '{entry}' is mostly done with a button, which "

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.core.replies import Reply
+from bot.slack.notifier import why
 from bot.slack.payloads import message
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,8 @@ class Direct:
                 self._client.chat_postEphemeral(channel=channel, user=user_id, **message(reply))
                 return
             except Exception as exc:  # not in that channel any more: the DM still works
-                log.info("could not answer in %s (%s); sending a DM instead", channel, _why(exc))
+                log.info("could not answer in %s (%s); sending a DM instead", channel, why(exc))
         try:
             self._client.chat_postMessage(channel=user_id, **message(reply))
         except Exception as exc:  # see the module's docstring
-            log.warning("could not send a direct message to %s: %s", user_id, _why(exc))
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "error"))
-    return type(exc).__name__
+            log.warning("could not send a direct message to %s: %s", user_id, why(exc))

@@ -28,14 +28,14 @@ class SlackNotifier:
         try:
             return self._client.chat_postMessage(channel=channel, **message(reply))["ts"]
         except Exception as exc:  # see the module's docstring
-            log.warning("could not post an approval request to %s: %s", channel, _why(exc))
+            log.warning("could not post an approval request to %s: %s", channel, why(exc))
             return None
 
     def update(self, channel: str, ts: str, reply: Reply) -> None:
         try:
             self._client.chat_update(channel=channel, ts=ts, text=reply.text, blocks=reply.blocks)
         except Exception as exc:  # see the module's docstring
-            log.warning("could not update approval message %s: %s", ts, _why(exc))
+            log.warning("could not update approval message %s: %s", ts, why(exc))
 
     def reply_in_thread(self, channel: str, ts: str, reply: Reply) -> str | None:
         """A reply under the message ``ts`` (not also sent to the channel): its ts, or
@@ -44,7 +44,7 @@ class SlackNotifier:
             answer = self._client.chat_postMessage(channel=channel, thread_ts=ts, **message(reply))
             return answer["ts"]
         except Exception as exc:  # see the module's docstring
-            log.warning("could not reply in the thread of %s: %s", ts, _why(exc))
+            log.warning("could not reply in the thread of %s: %s", ts, why(exc))
             return None
 
     def direct(self, user_id: str, reply: Reply) -> None:
@@ -52,10 +52,11 @@ class SlackNotifier:
             dm = self._client.conversations_open(users=user_id)["channel"]["id"]
             self._client.chat_postMessage(channel=dm, **message(reply))
         except Exception as exc:  # see the module's docstring
-            log.warning("could not send a direct message to %s: %s", user_id, _why(exc))
+            log.warning("could not send a direct message to %s: %s", user_id, why(exc))
 
 
-def _why(exc: Exception) -> str:
+def why(exc: Exception) -> str:
+    """What Slack said (its error code), or the kind of failure: never the request."""
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "error"))
     return type(exc).__name__

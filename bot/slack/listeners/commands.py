@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -26,6 +24,7 @@ from bot.core.engine import Engine, Plan
 from bot.slack.decode import decode
 from bot.slack.listeners.forms import open_form
 from bot.slack.payloads import ack_body, message
+from bot.slack.plans import Plans
 from bot.slack.responder import Responder
 
 COMMAND = "/xbooker"
@@ -44,27 +43,6 @@ def invocation(body: dict) -> Invocation:
         channel_id=body.get("channel_id"),
         **extra,
     )
-
-
-class Plans:
-    """Plans made by the ack, waiting for their lazy listener (same process, same
-    payload). Bounded: a plan whose listener never ran is dropped oldest first, and the
-    listener then plans again."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._plans: OrderedDict[str, Plan] = OrderedDict()
-        self._lock = threading.Lock()
-        self._limit = limit
-
-    def put(self, key: str, plan: Plan) -> None:
-        with self._lock:
-            self._plans[key] = plan
-            while len(self._plans) > self._limit:
-                self._plans.popitem(last=False)
-
-    def take(self, key: str) -> Plan | None:
-        with self._lock:
-            return self._plans.pop(key, None)
 
 
 def _key(body: dict) -> str:

@@ -11,43 +11,23 @@ not: a form is another way to type.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.core import forms, render
 from bot.core.context import Click, Invocation
-from bot.core.engine import Engine, Plan
+from bot.core.engine import Engine
 from bot.core.parser import ParseError, parse
 from bot.core.text import has_hidden
 from bot.slack.clicks import REQUEST_VALUE
 from bot.slack.direct import Direct
 from bot.slack.home import HomePublisher
+from bot.slack.plans import Plans
 from bot.slack.views import FORM, REJECT_REASON, form_modal, metadata, submitted
 
 log = logging.getLogger(__name__)
 MAX_ERROR = 150  # characters Slack shows under a field
-
-
-class Submissions:
-    """Plans made by a submission's ack, waiting for its lazy listener (bounded)."""
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._plans: OrderedDict[str, Plan] = OrderedDict()
-        self._lock = threading.Lock()
-        self._limit = limit
-
-    def put(self, key: str, plan: Plan) -> None:
-        with self._lock:
-            self._plans[key] = plan
-            while len(self._plans) > self._limit:
-                self._plans.popitem(last=False)
-
-    def take(self, key: str) -> Plan | None:
-        with self._lock:
-            return self._plans.pop(key, None)
 
 
 def _key(body: dict) -> str:
@@ -99,7 +79,7 @@ def open_form(
 
 
 def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) -> None:
-    plans = Submissions()
+    plans = Plans(limit=1024)
     direct = Direct(client)
 
     def check_form(ack: Ack, body: dict) -> None:
