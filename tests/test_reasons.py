@@ -13,20 +13,11 @@ from bot.core import registry
 from bot.core.parser import ParseError, parse
 from bot.core.registry import RegistryError
 from bot.store import audit
+from tests.test_approvals import request_id, shown
 from tests.world import ADMIN, ADMIN2, APPROVALS, OPERATOR, World
 
 LISTED = ("members remove", "approvals reject", "access grant")
 HOSTILE = "ping <!channel> *bold* _it_ ~gone~ `tick` & <https://evil.example|here>"
-
-
-def shown(call: dict) -> str:
-    blocks = call.get("blocks", "[]")
-    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-    return call.get("text", "") + json.dumps(blocks, ensure_ascii=False)
-
-
-def request_id(reply_text: str) -> int:
-    return int(reply_text.split("Request *#")[1].split("*")[0])
 
 
 def member(world, index: int = 20) -> dict:
