@@ -31,6 +31,7 @@ class FakeSlack:
         self.channels: dict[str, dict | None] = {}
         self.users: dict[str, dict | None] = {}
         self.views: dict[str, dict] = {}  # view id -> the last view opened or published there
+        self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         fake = self
@@ -57,6 +58,8 @@ class FakeSlack:
                         self._send(fake.response_status, b"ok", "text/plain")
                     return
                 method = self.path.rsplit("/", 1)[-1]
+                if fake.delay.get(method):
+                    time.sleep(fake.delay[method])
                 with fake._lock:
                     fake.calls.append((method, params))
                     cut = fake.cut.get(method, 0) > 0

@@ -394,11 +394,16 @@ def test_a_malformed_button_value_changes_no_card(world, value):
     assert world.approvals.load(rid).status == "pending"
 
 
-def test_a_request_nothing_was_sent_for_cannot_be_resolved_as_succeeded(world):
+def test_a_pending_request_is_decided_not_resolved(world):
+    """Resolving a pending request would be a rejection without a rejection's rules
+    (a required reason, the requester's message): it points to reject or cancel."""
     rid = request_id(world.ask('org update name="Never Ltd"', user=OPERATOR)["text"])
-    assert "cannot have succeeded" in world.handle(f"approvals resolve {rid} succeeded").text
-    assert world.approvals.load(rid).status == "pending"
-    assert "recorded as failed" in world.handle(f"approvals resolve {rid} failed").text
+    for resolution in ("succeeded", "failed"):
+        answer = world.handle(f"approvals resolve {rid} {resolution}").text
+        assert f"reject it instead (`/xbooker approvals reject {rid} <reason>`)" in answer
+        assert world.approvals.load(rid).status == "pending"
+    answer = world.handle(f"approvals resolve {rid} failed", user=OPERATOR).text
+    assert "needs bot role *admin*" in answer
 
 
 def test_execution_rows_carry_arguments_and_why_a_change_failed(world):

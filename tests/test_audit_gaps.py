@@ -67,7 +67,7 @@ def test_every_kind_of_user_action_leaves_a_row(world):
     world.engine.svc.allowlist.grant(OPERATOR, "admin", ADMIN)
     mark = newest(world)
     world.handle(f"approvals resolve {rid} succeeded", user=OPERATOR)
-    one_refusal(world, mark, "approvals resolve", "requester")
+    one_refusal(world, mark, "approvals resolve", "pending")
     world.engine.svc.allowlist.grant(OPERATOR, "operator", ADMIN)
     # 5. a click from another workspace
     mark = newest(world)

@@ -267,3 +267,34 @@ def test_the_tailer_thread_posts_as_changes_happen(world):
         assert "live@x.example" in line
     finally:
         running.stop()
+
+
+def test_a_row_that_cannot_be_worded_is_skipped_and_the_rest_still_posted(world, log):
+    """A foreign or hand-edited row must not stop the channel (nor the daily head)."""
+    world.handle("members add first@x.example", user=OPERATOR)
+    with world.store.write() as db:
+        db.conn.execute("UPDATE audit SET detail = '[1]' WHERE id = (SELECT MAX(id) FROM audit)")
+    world.handle("members add second@x.example", user=OPERATOR)
+    log.poll()
+    lines = changes(world)
+    assert any("second@x.example" in line for line in lines)
+    assert not any("first@x.example" in line for line in lines)
+
+
+def test_the_head_is_never_posted_twice_a_day_even_with_a_clock_behind(world):
+    ahead, behind = FakeClock(NOON + 86_400), FakeClock(NOON + 86_400 - 30)
+    tailer(world, ahead).poll()  # the new day's head
+    heads = len(posted(world))
+    tailer(world, behind).poll()  # a process whose clock is still on the day before
+    tailer(world, ahead).poll()
+    assert len(posted(world)) == heads
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "missing_scope"])
+def test_a_token_problem_keeps_the_lines_for_when_it_is_fixed(world, log, error):
+    world.slack.refuse_in[LOG] = error
+    world.handle("members add during@x.example", user=OPERATOR)
+    log.poll()
+    del world.slack.refuse_in[LOG]
+    tailer(world).poll()  # the operator fixed the token and restarted the bot
+    assert any("during@x.example" in line for line in changes(world))

@@ -199,3 +199,12 @@ def test_fifty_small_blocks_are_kept_whole():
 def test_share_anywhere_and_as_a_phone_types_it(world, text):
     reply = world.ask(text, user=VIEWER)
     assert reply["response_type"] == "in_channel" and "Members: page 1" in reply["text"]
+
+
+def test_piled_up_combining_marks_are_cut_to_a_few():
+    """A name drawing over the lines around it (hundreds of marks on one letter) keeps
+    three marks per letter, as real scripts need at most."""
+    from bot.core.replies import esc
+
+    shown = esc("Z" + "\u0336" * 200 + "ed")
+    assert shown == "Z" + "\u0336" * 3 + "ed"

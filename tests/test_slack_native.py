@@ -545,3 +545,17 @@ def test_homes_do_not_queue_behind_a_slow_x_booker():
     with pytest.raises(errors.XBookerError, match="in time"):
         cache()  # the failure is kept: no new read
     assert len(calls) == 1
+
+
+def test_a_burst_of_changes_costs_each_home_a_few_publishes_not_one_per_change(world):
+    """Each change makes its requester's and every admin's home due; with Slack slow,
+    homes due more than once are published once, by at most two threads."""
+    world.slack.delay["views.publish"] = 0.2
+    emails = sorted(m["email"] for m in world.sim.members.values())[:30]
+    for i, email in enumerate(emails):  # 30 requests: 30 changes, each concerning 3 homes
+        world.handle(f"members remove {email}", user=(OPERATOR, ADMIN)[i % 2])
+    assert "Your bot role" in json.dumps(world.ask("status", VIEWER))  # answered meanwhile
+    world.executor.drain(30)
+    homes = world.slack.calls_to("views.publish")
+    assert len(homes) < 30  # not 30 changes x (requester + admins)
+    assert {h["user_id"] for h in homes} == {OPERATOR, ADMIN, ADMIN2}

@@ -58,6 +58,7 @@ PAGE_SIZE = 20
 # The last reminder comes this long before a request expires (if its lifetime is over
 # twice as long; otherwise the half-way reminder is the only one).
 LAST_REMINDER = 3600.0
+REMINDERS_PER_SWEEP = 50
 
 
 class Notifier(Protocol):
@@ -219,8 +220,10 @@ class Approvals:
         click came from its card, it is still open and the decider is not the requester."""
         request = self._known(inv, rid)
         if request.status == "pending" and request.expires_at <= self.clock():
-            self._expire(rid)  # before the sweeper does; only one of them wins
+            expired = self._expire(rid)  # before the sweeper does; only one of them wins
             request = self._load(rid)
+            if expired:  # the sweeper will not see it again: tell and update as it would
+                self._finish(request)
         if request.status != "pending":
             raise Refused(f"request is {self._state(request)}", self._why_not(request))
         if inv.user_id == request.requester:
@@ -362,13 +365,14 @@ class Approvals:
                     "being executed",
                     f"Request #{rid} is being executed right now; wait for its outcome.",
                 )
-            if request.status == "pending" and inv.user_id == request.requester:
+            if request.status == "pending":  # decisions have their own rules (reasons…)
+                other = "cancel" if inv.user_id == request.requester else "reject"
                 raise Refused(
-                    "requester",
-                    f":no_entry: You asked for request #{rid}: cancel it instead (two-person "
-                    "rule).",
+                    "pending",
+                    f"Request #{rid} is waiting for a decision: {other} it instead "
+                    f"(`/xbooker approvals {other} {rid} <reason>`).",
                 )
-            if request.status in ("pending", "approved") and resolution == "succeeded":
+            if request.status == "approved" and resolution == "succeeded":
                 raise Refused(
                     "nothing was sent",
                     f"Nothing was sent to X Booker for request #{rid}, so it cannot have "
@@ -376,6 +380,8 @@ class Approvals:
                 )
             outcome = {"resolved_by": inv.user_id, **({"reason": reason} if reason else {})}
             with self.svc.store.write() as db:
+                if not at_least(self.svc.allowlist.role_of(inv.user_id, db), "admin"):
+                    raise Refused("not a bot admin", "Resolving requests needs bot role *admin*.")
                 if not store.move(
                     db, rid, request.status, resolution, self.clock(), outcome=outcome
                 ):
@@ -524,10 +530,18 @@ class Approvals:
         if self._half_window is None:
             longest = store.longest_pending_ttl(self.svc.store, team)
             self._half_window = max(self.svc.settings.approval_ttl, longest) / 2
-        for rid in store.due_hour_reminders(self.svc.store, team, now, LAST_REMINDER):
-            self._send_reminder(rid, cards.HOUR, store.claim_hour_reminder)
-        for rid in store.due_half_reminders(self.svc.store, team, now, self._half_window):
-            self._send_reminder(rid, cards.HALF, store.claim_half_reminder)
+        due = [
+            (rid, cards.HOUR, store.claim_hour_reminder)
+            for rid in store.due_hour_reminders(self.svc.store, team, now, LAST_REMINDER)
+        ]
+        due += [
+            (rid, cards.HALF, store.claim_half_reminder)
+            for rid in store.due_half_reminders(self.svc.store, team, now, self._half_window)
+        ]
+        # A burst (the first sweep after downtime) is spread over sweeps: posting is
+        # Slack-paced, and expiries and orphaned executions must not wait behind it.
+        for rid, kind, claim in due[:REMINDERS_PER_SWEEP]:
+            self._send_reminder(rid, kind, claim)
 
     def _send_reminder(
         self, rid: int, kind: str, claim: Callable[[sqlite_utils.Database, int, float], bool]
@@ -538,6 +552,8 @@ class Approvals:
             if not claim(db, rid, self.clock()):
                 return  # another process, or a decision, got there first
         request = self._load(rid)
+        if request.status != "pending":
+            return  # decided between the claim and now: nothing to remind anyone of
         assert request.channel_id and request.message_ts  # the queries ask for a card
         eligible = [  # bot admins now (a revoked one is not), who have not decided it
             admin

@@ -17,7 +17,7 @@ from bot.core.lexer import LexError, tokenize
 from bot.core.params import REASON_MIN
 from bot.core.parser import SHARE_SPELLINGS
 from bot.core.registry import BY_NAME, lookup
-from bot.core.text import has_hidden
+from bot.core.text import has_hidden, visible_length
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
 
 # What the lexer reads as a double quote: a value holding one would not type back.
@@ -207,7 +207,7 @@ def check(form: Form, values: dict[str, str]) -> dict[str, str]:
 
 
 def _reason(value: str) -> None:
-    if len(value) < REASON_MIN:
+    if visible_length(value) < REASON_MIN:
         raise p.ArgumentError(f"a reason needs at least {REASON_MIN} characters")
     p.reason().convert(value)
 

@@ -9,6 +9,7 @@ from bot.core import params as p
 from bot.core import registry
 from bot.core.lexer import LexError, Token, tokenize
 from bot.core.registry import Command, lookup
+from bot.core.text import visible_length
 
 SHARE_SPELLINGS = ("--share", "—share", "–share")
 
@@ -70,10 +71,10 @@ def _check_reason(command: Command, reason: str | None) -> None:
             f"{command.name} needs a reason: {where} (at least {p.REASON_MIN} characters)",
             command,
         )
-    if len(reason.strip()) < p.REASON_MIN:
+    if visible_length(reason) < p.REASON_MIN:
         raise ParseError(
             f"{command.name} needs a reason of at least {p.REASON_MIN} characters; "
-            f"this one has {len(reason.strip())}",
+            f"this one has {visible_length(reason)} that show",
             command,
         )
 
@@ -88,10 +89,11 @@ def bind(command: Command, tokens: list[Token]) -> dict:
     rest_words: list[str] = []
     rest_keyword = False  # the rest given as name="…" (reason="…" on approvals commands)
     for token in tokens:
-        if len(token.text) > p.MAX_ARGUMENT:
+        # The value's length: "reason=" in front of 500 characters is still 500.
+        size = len(token.text) - (token.eq + 1 if token.eq is not None else 0)
+        if size > p.MAX_ARGUMENT:
             raise ParseError(
-                f"an argument is {len(token.text)} characters long; at most {p.MAX_ARGUMENT}",
-                command,
+                f"an argument is {size} characters long; at most {p.MAX_ARGUMENT}", command
             )
         if token.eq is not None:
             key, value = token.text[: token.eq].lower(), token.text[token.eq + 1 :]

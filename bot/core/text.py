@@ -33,9 +33,18 @@ def _replacement(ch: str) -> str:
     return ch
 
 
+# More than this many combining marks on one character stack up over the lines around
+# it ("Zalgo" text); real scripts need fewer.
+MAX_MARKS = 3
+_MARKS = re.compile(
+    r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{4,}"
+)
+
+
 def one_line(value: object) -> str:
-    """``value`` as one line with every invisible or line-breaking character made visible."""
-    text = _ANSI.sub(HIDDEN, str(value))
+    """``value`` as one line with every invisible or line-breaking character made visible,
+    and no pile of combining marks drawing over its neighbours."""
+    text = _MARKS.sub(lambda m: m.group()[:MAX_MARKS], _ANSI.sub(HIDDEN, str(value)))
     if text.isprintable():  # the common case: nothing to replace
         return text
     return "".join(_replacement(ch) for ch in text)
@@ -54,3 +63,20 @@ def clip(value: object, limit: int) -> str:
     fields of a list row, so that a page of rows always fits one message."""
     text = one_line(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Characters that draw nothing although Unicode does not call them spaces or formats.
+_BLANK = frozenset("\u2800\u3164\u115f\u1160\uffa0")
+
+
+def visible_length(text: str) -> int:
+    """How many characters of ``text`` show something: not spaces, not invisible or
+    combining characters, not blank look-alikes (a reason of twelve braille blanks says
+    nothing)."""
+    return sum(
+        1
+        for ch in text
+        if ch not in _BLANK
+        and unicodedata.category(ch) not in ("Zs", "Cc", "Cf", "Mn", "Me")
+        and not ch.isspace()
+    )

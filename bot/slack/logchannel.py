@@ -42,9 +42,23 @@ from bot.store import Store, audit, logmark
 log = logging.getLogger(__name__)
 BATCH = 200  # audit rows read at a time
 MAX_BACKOFF = 60.0
-# Slack's answers that mean "not now" rather than "never".
+# Slack's answers that mean "not now" rather than "never": an outage, or a token or
+# workspace problem an operator will fix (lines written meanwhile must not be lost).
 TRANSIENT = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+        "team_access_not_granted",
+    }
 )
 
 
@@ -100,9 +114,10 @@ class LogChannel:
     # -- one poll ----------------------------------------------------------------------
 
     def poll(self) -> int:
-        """Deal with every audit row written since the last poll, then the day's head;
-        returns how many lines were posted."""
-        return self._tail() + self._daily_head()
+        """The day's head if it is due, then every audit row written since the last poll;
+        returns how many lines were posted. The head goes first, so a backlog of rows
+        (or one that cannot be read) never holds it up."""
+        return self._daily_head() + self._tail()
 
     def _tail(self) -> int:
         sent = 0
@@ -112,7 +127,7 @@ class LogChannel:
             if not rows:
                 break
             # Up to the next row worth a line (or the end of the batch), in one claim.
-            row, text = next(((r, t) for r in rows if (t := logline.line(r))), (rows[-1], None))
+            row, text = next(((r, t) for r in rows if (t := _line(r))), (rows[-1], None))
             if not logmark.advance(self._store, mark, row["id"]):
                 mark = logmark.posted(self._store)  # another process took it: go on from there
                 continue
@@ -130,7 +145,11 @@ class LogChannel:
     def _daily_head(self) -> int:
         today = datetime.fromtimestamp(self._clock(), UTC).date().isoformat()
         last = logmark.get(self._store, logmark.HEAD_DAY)
-        if last == today or not logmark.claim(self._store, logmark.HEAD_DAY, last, today):
+        # Only forward (ISO dates sort as days do): a clock behind another process's, or
+        # stepped back, must not post the head again.
+        if (last is not None and last >= today) or not logmark.claim(
+            self._store, logmark.HEAD_DAY, last, today
+        ):
             return 0
         if self._send(logline.head_line(audit.head(self._store)), "the audit head"):
             return 1
@@ -200,3 +219,13 @@ def start(
 ) -> LogChannel:
     """Run the log channel for ``channel`` (XBOOKER_BOT_LOG_CHANNEL) beside the app."""
     return LogChannel(store, SlackPoster(client), channel, clock).start(interval)
+
+
+def _line(row: dict) -> str | None:
+    """The row's line, or None; a row that cannot be worded (a foreign or hand-edited
+    detail) is skipped with a warning rather than stopping the channel for good."""
+    try:
+        return logline.line(row)
+    except Exception as exc:  # any shape of detail: the row is in the audit log anyway
+        log.warning("log channel: audit row %s cannot be shown (%s); skipped", row.get("id"), exc)
+        return None

@@ -255,10 +255,10 @@ def due_half_reminders(store: Store, team_id: str, now: float, window: float) ->
 
 def due_hour_reminders(store: Store, team_id: str, now: float, before: float) -> list[int]:
     """Pending requests with a card that expire within ``before`` seconds, not reminded of
-    that yet, and whose lifetime is over twice ``before`` (else the half-way reminder is
-    the later one, and the only one)."""
-    sql = _REMINDERS.format("reminded_hour_at IS NULL AND expires_at - created_at > ?")
-    params = (now, now + before, team_id, 2 * before)
+    that yet, and whose lifetime is at least three times ``before``: shorter, the last
+    reminder would come within half an hour of the half-way one, which is enough."""
+    sql = _REMINDERS.format("reminded_hour_at IS NULL AND expires_at - created_at >= ?")
+    params = (now, now + before, team_id, 3 * before)
     return [row[0] for row in store.db().conn.execute(sql, params)]
 
 
