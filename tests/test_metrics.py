@@ -4,7 +4,9 @@ did, no user id, email or secret in any label, and the separate metrics port."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -194,6 +196,14 @@ def test_metrics_on_a_port_of_their_own(sim_server, fake_slack, tmp_path):
         assert samples[
             "xbooker_bot_commands_total", (("command", "org show"), ("outcome", "succeeded"))
         ]
+        # Each scrape there runs on a thread of its own: none may leave a connection open.
+        children = f"/proc/{served.proc.pid}/task/{served.proc.pid}/children"
+        workers = [int(p) for p in Path(children).read_text().split()]
+        opened = lambda: sum(len(os.listdir(f"/proc/{w}/fd")) for w in workers)  # noqa: E731
+        before = opened()
+        for _ in range(200):
+            scrape(f"http://127.0.0.1:{port}")
+        assert opened() < before + 20  # not 2 per scrape
     finally:
         served.stop()
 

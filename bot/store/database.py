@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,8 +51,12 @@ class Store:
         self.busy_timeout = busy_timeout
         self.readonly = readonly
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Weak: a thread that ends (a metrics server's per-scrape thread, say) drops its
+        # connection with its thread-local, and nothing here keeps it open.
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
+        self._shared: _Connection | None = None
+        self._shared_lock = threading.Lock()
         # Writers of this process queue here rather than on SQLite's lock, whose busy
         # handler sleeps 1-100 ms between tries: threads take turns at once.
         self._writer = threading.Lock()
@@ -85,27 +90,44 @@ class Store:
             raise StoreError(f"cannot create {self.path}: {exc.strerror}") from None
         os.close(fd)
 
+    @contextmanager
+    def shared_reader(self) -> Iterator[sqlite3.Connection]:
+        """One connection shared under a lock, for reads from threads that live for one
+        request (a metrics server runs each scrape on a new thread): a connection per
+        such thread would be opened on every scrape, and SQLite keeps the descriptor of
+        a closed one while others hold locks on the file."""
+        with self._shared_lock:
+            if self._shared is None:
+                self._shared = self._connect()
+                with self._all_lock:
+                    self._all.add(self._shared)
+            yield self._shared
+
     def db(self) -> sqlite_utils.Database:
         """This thread's connection, opened on first use."""
         db = getattr(self._local, "db", None)
         if db is None:
-            # check_same_thread=False only so that close() can run from the
-            # main thread at shutdown; each connection is used by its own thread.
-            conn = sqlite3.connect(
-                f"file:{quote(str(self.path.absolute()))}?mode={'ro' if self.readonly else 'rw'}",
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=True,
-            )
-            conn.execute("PRAGMA foreign_keys = ON")
-            if not self.readonly:
-                conn.execute("PRAGMA synchronous = NORMAL")
-            db = sqlite_utils.Database(conn)
+            db = sqlite_utils.Database(self._connect())
             self._local.db = db
             with self._all_lock:
-                self._all.append(conn)
+                self._all.add(db.conn)
         return db
+
+    def _connect(self) -> _Connection:
+        # check_same_thread=False so that close() can run from the main thread at
+        # shutdown, and the shared reader from any thread, one at a time.
+        conn = sqlite3.connect(
+            f"file:{quote(str(self.path.absolute()))}?mode={'ro' if self.readonly else 'rw'}",
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=True,
+            factory=_Connection,
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self.readonly:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
@@ -192,11 +214,16 @@ class Store:
     def close(self) -> None:
         """Close every thread's connection (used by tests and at shutdown)."""
         with self._all_lock:
-            for conn in self._all:
+            for conn in list(self._all):
                 with contextlib.suppress(sqlite3.Error):  # already closed
                     conn.close()
             self._all.clear()
         self._local = threading.local()
+        self._shared = None
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be referred to weakly (the C type cannot)."""
 
 
 def _statements(script: str) -> list[str]:
