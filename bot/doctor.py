@@ -68,7 +68,9 @@ def _xbooker(settings: Settings, store: Store, out: TextIO) -> int:
                 "which client secret obtained it is not known",
                 file=out,
             )
-    with XBookerClient(settings.xbooker_base_url, creds, store) as client:
+    # A stored token X Booker refuses is reported, never replaced: replacing it here
+    # would invalidate the token of the bot that is running.
+    with XBookerClient(settings.xbooker_base_url, creds, store, reissue=False) as client:
         try:
             organization = client.organization()
         except errors.XBookerError as exc:

@@ -47,6 +47,21 @@ def test_doctor_good_credentials(sim, env, capsys):
     assert SECRET not in out + err
 
 
+def test_doctor_never_replaces_a_stored_token_x_booker_refuses(sim, env, capsys):
+    """Doctor run from another host (X Booker binds a refresh token to where it was
+    obtained) must not re-issue: that would cut off the running bot's token."""
+    assert main(["doctor"]) == 0  # stores generation 1
+    sim.issue_refresh_out_of_band()  # the stored token is now refused
+    capsys.readouterr()
+    refreshes = sim.count("refresh")
+    assert main(["doctor"]) == 1
+    out, _ = capsys.readouterr()
+    assert "refused the stored refresh token" in out and "was not replaced" in out
+    assert "all checks passed" not in out
+    assert sim.count("refresh") == refreshes
+    assert "refresh token: stored (generation 1)" in out
+
+
 def test_doctor_bad_secret(sim, env, monkeypatch, capsys):
     monkeypatch.setenv("XBOOKER_CLIENT_SECRET", "not-the-secret-1")
     assert main(["doctor"]) == 1

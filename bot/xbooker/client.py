@@ -59,6 +59,7 @@ class XBookerClient:
         retry: RetryPolicy | None = None,
         api_timeout: httpx.Timeout = API_TIMEOUT,
         auth_timeout: httpx.Timeout = AUTH_TIMEOUT,
+        reissue: bool = True,
         **clocks,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -74,6 +75,7 @@ class XBookerClient:
             RefreshTokenStore(store, key),
             windows=windows,
             retry=self._retry,
+            reissue=reissue,
             **clocks,
         )
         self._auth = XBookerAuth(self.tokens, credentials)

@@ -132,7 +132,12 @@ class TokenManager:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        reissue: bool = True,
     ) -> None:
+        """``reissue=False``: never replace a stored refresh token that X Booker refuses
+        (for a one-off check such as doctor, whose re-issue would cut off the running
+        bot's token); a token is still issued when none is stored."""
+        self._reissue = reissue
         self._http = http
         self._auth_url = base_url.rstrip("/") + "/auth/v1"
         self._credentials = credentials
@@ -297,6 +302,12 @@ class TokenManager:
             log.info("adopting refresh token generation %d from the store", stored.generation)
             self._refresh = stored
             return stored
+        if not self._reissue:
+            raise errors.ReissueRefusedError(
+                f"X Booker refused the stored refresh token ({reason}); it was not replaced "
+                "here, since a new one would cut off the running bot's: the bot replaces it "
+                "itself on its next call to X Booker"
+            )
         self._refresh = self._issue(seen, reason)
         return self._refresh
 
