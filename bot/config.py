@@ -152,6 +152,8 @@ def _credentials(env: Mapping[str, str]) -> XBookerCredentials | None:
             raise ConfigError(name, "is required with the other XBOOKER_* credentials")
         if not _CREDENTIAL.fullmatch(env[name]):
             raise ConfigError(name, "expects a single printable value without spaces")
+    if len(env["XBOOKER_CLIENT_SECRET"]) < 8:  # as every other secret: and logs scrub it
+        raise ConfigError("XBOOKER_CLIENT_SECRET", "expects at least 8 characters")
     return XBookerCredentials(
         organization_id=env["XBOOKER_ORGANIZATION_ID"],
         client_id=env["XBOOKER_CLIENT_ID"],
@@ -214,6 +216,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     metrics_port = None
     if "XBOOKER_BOT_METRICS_PORT" in env:
         metrics_port = _int(env, "XBOOKER_BOT_METRICS_PORT", 0, 1, 65535)
+        if metrics_port == _int(env, "PORT", 3000, 1, 65535):
+            raise ConfigError(
+                "XBOOKER_BOT_METRICS_PORT", "expects a port other than PORT (the serve port)"
+            )
 
     return Settings(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),

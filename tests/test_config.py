@@ -76,6 +76,14 @@ def test_require_approval_none():
         ({"PORT": "70000"}, "PORT"),
         ({"XBOOKER_CLIENT_ID": "c"}, "XBOOKER_ORGANIZATION_ID"),
         ({**GOOD, "XBOOKER_CLIENT_SECRET": "has space"}, "XBOOKER_CLIENT_SECRET"),
+        ({**GOOD, "XBOOKER_CLIENT_SECRET": "short7c"}, "XBOOKER_CLIENT_SECRET"),
+        ({"XBOOKER_BOT_METRICS_PORT": "3000"}, "XBOOKER_BOT_METRICS_PORT"),
+        ({"XBOOKER_BOT_METRICS_PORT": "8080", "PORT": "8080"}, "XBOOKER_BOT_METRICS_PORT"),
+        ({"XBOOKER_BOT_REQUIRE_REASON": ",members remove"}, "XBOOKER_BOT_REQUIRE_REASON"),
+        ({"XBOOKER_BOT_APPROVAL_REMINDERS": "maybe"}, "XBOOKER_BOT_APPROVAL_REMINDERS"),
+        ({"XBOOKER_BOT_LOG_CHANNEL": "#log"}, "XBOOKER_BOT_LOG_CHANNEL"),
+        ({"XBOOKER_BOT_USER_RATE": "-1"}, "XBOOKER_BOT_USER_RATE"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo(env, variable):

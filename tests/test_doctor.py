@@ -233,4 +233,5 @@ def test_doctor_warns_when_the_client_secret_changed(sim, env, monkeypatch, caps
     )
     assert "a-rotated-secret-456" not in "\n".join(lines)
     stored = Store(env["XBOOKER_BOT_DB"]).query_one("SELECT * FROM refresh_tokens")
-    assert SECRET not in json.dumps(stored) and len(stored["secret_fingerprint"]) == 64
+    assert SECRET not in json.dumps(stored)
+    assert stored["secret_fingerprint"].startswith("scrypt1:")  # slow to guess from a copy

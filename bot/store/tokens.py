@@ -21,10 +21,12 @@ other process until it expires.
 Next to the token the store keeps a fingerprint of the client secret that
 obtained it, so that ``doctor`` can say when ``XBOOKER_CLIENT_SECRET`` has
 changed since (the next re-issue would then fail, or the secret was rotated and
-the token is the old app's). It is an HMAC of the secret, keyed with a random
-salt of this database and bound to the token's key: it cannot be matched against
-another database's, nor looked up in a table of hashes, and it never leaves the
-file. Whoever can read the file holds the refresh token itself anyway.
+the token is the old app's). The file travels (backups, replicas) and the secret is
+worth more than the token (X Booker binds a refresh token to where it was obtained,
+not the secret), so the fingerprint must not let anyone guess the secret offline:
+it is scrypt of the secret, salted with a random salt of this database and bound to
+the token's key, at a cost (about 50 ms and 16 MiB a try) that makes guessing slow,
+and paid only when a token is stored or doctor runs.
 """
 
 from __future__ import annotations
@@ -148,8 +150,16 @@ class RefreshTokenStore:
             return None
         k = self.key
         bound = "\n".join(("client-secret", k.base_url, k.organization_id, k.client_id))
-        message = (bound + "\n" + client_secret.reveal()).encode()
-        return hmac.new(bytes.fromhex(salt[0]), message, hashlib.sha256).hexdigest()
+        derived = hashlib.scrypt(
+            client_secret.reveal().encode(),
+            salt=bytes.fromhex(salt[0]) + bound.encode(),
+            n=2**14,
+            r=8,
+            p=1,
+            maxmem=64 * 2**20,
+            dklen=32,
+        )
+        return "scrypt1:" + derived.hex()
 
     def acquire_lease(self, holder: str, now: float, ttl: float) -> bool:
         """Take the issuance lease unless another holder has a live one.
