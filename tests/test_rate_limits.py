@@ -12,7 +12,7 @@ import pytest
 
 from bot.store import audit, rates
 from tests.helpers import FakeClock, run_threads
-from tests.world import ADMIN, ADMIN2, VIEWER, World
+from tests.world import ADMIN, ADMIN2, OPERATOR, VIEWER, World
 
 ORG = "Harbour Lane Studios"
 
@@ -153,3 +153,15 @@ def test_old_events_are_dropped_as_new_ones_are_recorded(make_world):
     rows = world.store.db().conn.execute("SELECT at FROM rate_events").fetchall()
     assert len(rows) <= rates.STALE + 2  # a minute's worth and a few stale, not thirty
     assert json.dumps(refusals(world)) == "[]"
+
+
+def test_requests_refused_after_reading_x_booker_count_against_the_limit(make_world, sim):
+    """A request for a member who does not exist is refused, but only after X Booker
+    was asked: repeating it must not be a way to call X Booker past the limit."""
+    world = make_world(XBOOKER_BOT_USER_RATE="2")
+    sim.reset_counters()
+    for _ in range(2):
+        assert "Try again" not in world.handle("members remove mem_nobody", user=OPERATOR).text
+    over = world.handle("members remove mem_nobody", user=OPERATOR).text
+    assert "Try again in" in over
+    assert sim.count("show member") + sim.count("list members") == 2

@@ -66,7 +66,8 @@ XBOOKER = Limit(
     60.0,
     "user_rate",
     "XBOOKER_BOT_USER_RATE",
-    frozenset({"sending", "succeeded", "failed", "outcome unknown", "requested"}),
+    # "refused": a request refused while being prepared had read X Booker already.
+    frozenset({"sending", "succeeded", "failed", "outcome unknown", "requested", "refused"}),
     "run {n} command{s} that reach X Booker",
     "in the last minute",
 )

@@ -43,7 +43,9 @@ class HomePublisher:
         self._due: dict[str, None] = {}  # homes to refresh, oldest first
         self._refreshers = 0
         self._state = threading.Lock()
-        self._organization = home.OrganizationCache(engine.svc.xbooker.organization)
+        # Shared with the organization form, whose opening must not be a way to make
+        # X Booker calls past the rate limit either.
+        self.organization = home.OrganizationCache(engine.svc.xbooker.organization)
 
     def publish(self, user_id: str) -> None:
         """Build and publish now, on the caller's thread. One user's publishes take turns,
@@ -51,7 +53,7 @@ class HomePublisher:
         with self._lock_of(user_id):
             try:
                 engine = self._engine
-                built = home.build(engine.svc, engine.approvals, user_id, self._organization)
+                built = home.build(engine.svc, engine.approvals, user_id, self.organization)
                 self._client.views_publish(user_id=user_id, view=home_view(built.blocks))
             except Exception as exc:  # see the module's docstring
                 log.warning("could not publish the App Home of %s: %s", user_id, type(exc).__name__)

@@ -14,7 +14,7 @@ from bot.slack.responder import Responder
 def register(
     app: App, engine: Engine, responder: Responder, client: WebClient, homes: HomePublisher
 ) -> None:
-    commands.register(app, engine, responder, client)
+    commands.register(app, engine, responder, client, homes)
     actions.register(app, engine, responder, client, homes)
     forms.register(app, engine, client, homes)
     home.register(app, engine, client, homes)

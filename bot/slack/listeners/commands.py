@@ -22,6 +22,7 @@ from bot.core import forms, render
 from bot.core.context import Invocation
 from bot.core.engine import Engine, Plan
 from bot.slack.decode import decode
+from bot.slack.home import HomePublisher
 from bot.slack.listeners.forms import open_form
 from bot.slack.payloads import ack_body, message
 from bot.slack.plans import Plans
@@ -57,7 +58,9 @@ def wants_form(plan: Plan) -> str | None:
     return forms.wanted(plan.inv.text)
 
 
-def register(app: App, engine: Engine, responder: Responder, client: WebClient) -> None:
+def register(
+    app: App, engine: Engine, responder: Responder, client: WebClient, homes: HomePublisher
+) -> None:
     plans = Plans()
 
     def acknowledge(ack: Ack, body: dict) -> None:
@@ -80,7 +83,7 @@ def register(app: App, engine: Engine, responder: Responder, client: WebClient) 
         if command is not None:
             try:
                 trigger = str(body["trigger_id"])
-                open_form(client, engine, trigger, command, inv.text, inv.channel_id)
+                open_form(client, engine, homes, trigger, command, inv.text, inv.channel_id)
                 return
             except Exception as exc:  # the trigger expired: the usage lesson instead
                 log.warning("could not open the %s form: %s", command, type(exc).__name__)

@@ -51,13 +51,16 @@ def _errors(problems: dict[str, str]) -> dict:
 def open_form(
     client: WebClient,
     engine: Engine,
+    homes: HomePublisher,
     trigger_id: str,
     command: str,
     typed: str,
     channel: str | None,
 ) -> None:
     """Open ``command``'s form at once (a trigger lasts three seconds); ``org update``'s
-    current values are read from X Booker afterwards and filled in."""
+    current values are filled in afterwards, from the organization as App Home last read
+    it (at most 30 s old: a value shown stale and left alone is not sent, so it cannot
+    undo a newer change; and opening forms is no way round the rate limit)."""
     form = forms.for_command(command, typed, engine.svc.settings.require_reason)
     loading = command == "org update"
     opened = client.views_open(trigger_id=trigger_id, view=form_modal(form, channel, loading))
@@ -65,7 +68,7 @@ def open_form(
         return
     view = opened.get("view") or {}
     try:
-        org = engine.svc.xbooker.organization()
+        org = homes.organization()
         current = {f.name: getattr(org, f.name, "") or "" for f in form.fields}
         form = forms.with_current(form, current).with_values(forms.prefill(form, typed))
     except Exception as exc:  # the form still works, with no values shown

@@ -53,7 +53,7 @@ def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) 
         if c.trigger_id is None:
             return
         try:
-            open_form(client, engine, c.trigger_id, command, command, None)
+            open_form(client, engine, homes, c.trigger_id, command, command, None)
         except Exception as exc:  # the trigger expired (three seconds) or Slack is away
             log.warning("could not open the %s form: %s", command, type(exc).__name__)
             direct.tell(c.user_id, _typed_instead(command))
