@@ -314,6 +314,12 @@ def _verdict(verdict: Verdict, settings: Settings) -> int:
         return 0
     where = f" at row {verdict.first_bad}" if verdict.first_bad else ""
     print(f"audit log: NOT intact{where}: {verdict.reason}")
+    if settings.audit_key is None and verdict.first_bad == 1:
+        print(
+            "audit log: the very first row does not match, which is what a log written with "
+            "XBOOKER_BOT_AUDIT_KEY looks like without it: set it (as the bot has it) and "
+            "run this again"
+        )
     return 1
 
 

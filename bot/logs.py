@@ -128,7 +128,7 @@ def _redact(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # a malformed log call must not crash the request
         message = str(record.msg)
-    record.msg = scrub(message).replace("\n", " ").replace("\r", " ")
+    record.msg = _LINE_BREAKS.sub(" ", scrub(message))
     record.correlation, record.command = _scope.get() or (None, None)
     record.args = None
     if record.exc_info and record.exc_info[1] is not None:
@@ -138,6 +138,8 @@ def _redact(record: logging.LogRecord) -> None:
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Everything a line reader (``str.splitlines``, log shippers) splits lines at.
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class JsonFormatter(logging.Formatter):
@@ -156,7 +158,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, ensure_ascii=False)
+        # ASCII escapes: U+2028 and friends stay inside the string as \u2028.
+        return json.dumps(line)
 
 
 # Loggers whose lower levels print request URLs, bodies or headers.

@@ -130,3 +130,26 @@ def test_a_restored_backup_serves_with_its_rows(world, sim_server, fake_slack, t
         assert audit.verify(restored.store, restored.settings.audit_key).ok
     finally:
         restored.close()
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_backup_never_overwrites_the_database_s_own_files(world, tmp_path, capsys, suffix):
+    live = world.settings.db_path
+    target = live.with_name(live.name + suffix)
+    target.touch()
+    before = target.read_bytes()
+    assert main(["backup", "--force", str(target)]) != 0
+    assert "one of its files" in capsys.readouterr().err
+    assert target.read_bytes() == before
+
+
+def test_backup_to_a_folder_or_an_unwritable_place_is_one_clear_line(world, tmp_path, capsys):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["backup", "--force", str(folder)]) != 0
+    assert "is a folder" in capsys.readouterr().err
+    # A place no one can create files in, whoever runs the tests (root included).
+    assert main(["backup", "/proc/xbooker-bot-backup.db"]) != 0
+    err = capsys.readouterr().err
+    assert "could not be written" in err and "Traceback" not in err
+    assert not [p for p in tmp_path.rglob("*.partial*")]

@@ -114,3 +114,24 @@ def test_json_lines_scrub_secrets_and_keep_tracebacks_on_one_line():
     assert "ValueError: boom [redacted]" in lines[1]["exception"]
     assert lines[2]["correlation"] is None and lines[2]["command"] is None
     assert "client-secret-value-1234" not in stream.getvalue()
+
+
+def test_no_character_splits_a_record_into_two_lines():
+    """U+2028, U+0085 and the other line separators a log reader splits at never reach
+    the output raw, in either format."""
+    import io
+    import logging
+
+    from bot import logs
+
+    for formatter in (logs.JsonFormatter(), logging.Formatter(logs.FORMAT)):
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(formatter)
+        logger = logging.getLogger("tests.lines")
+        logger.addHandler(handler)
+        try:
+            logger.warning("one\u2028two\x85three\nfour\rfive\u2029six %s", "seven\vend")
+        finally:
+            logger.removeHandler(handler)
+        assert len(out.getvalue().splitlines()) == 1

@@ -200,7 +200,10 @@ class Limiter:
         events = sorted({**rates.times(store, team, user, limit.kind, since), **mine}.values())
         # One more fits once all but allowed - 1 of these have left the window.
         frees_at = events[max(0, len(events) - allowed)] + limit.window
-        raise RateLimited(limit, len(events), allowed, max(1, math.ceil(frees_at - now)))
+        # Never longer than the window: events stamped ahead (a clock stepped back) must
+        # not turn a per-minute limit into an hour's wait.
+        wait = min(math.ceil(limit.window), max(1, math.ceil(frees_at - now)))
+        raise RateLimited(limit, len(events), allowed, wait)
 
     def _release(self, held: Held) -> None:
         with self._lock:

@@ -37,8 +37,14 @@ def copy(source: Path, target: Path, *, force: bool = False) -> int:
         raise BackupError(f"{target} exists: choose another name, or add --force to replace it")
     if not target.parent.is_dir():
         raise BackupError(f"the folder {target.parent} does not exist")
-    if target.exists() and target.resolve() == source.resolve():
-        raise BackupError("the backup would overwrite the database itself: choose another name")
+    if target.is_dir():
+        raise BackupError(f"{target} is a folder: give a file name")
+    live = source.resolve()
+    companions = {live.with_name(live.name + end) for end in ("-wal", "-shm", "-journal")}
+    if target.resolve() == live or target.resolve() in companions:
+        raise BackupError(
+            "the backup would overwrite the database or one of its files: choose another name"
+        )
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
     try:
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -46,11 +52,29 @@ def copy(source: Path, target: Path, *, force: bool = False) -> int:
         with partial.open("rb") as written:
             os.fsync(written.fileno())
         os.replace(partial, target)
+        _sync_folder(target.parent)  # the rename itself survives a power cut
+    except OSError as exc:
+        _remove(partial)
+        raise BackupError(f"the backup could not be written to {target}: {exc.strerror}") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+        _remove(partial)
         raise
     return target.stat().st_size
+
+
+def _remove(partial: Path) -> None:
+    """The unfinished copy and the journal SQLite may have left beside it."""
+    for leftover in (partial, partial.with_name(partial.name + "-journal")):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _backup(source: Path, target: Path) -> None:
