@@ -101,7 +101,8 @@ def _slack(settings: Settings, store: Store, out: TextIO) -> int:
     from bot.slack.checkup import check
 
     errors_found = 0
-    for finding in check(settings, web_client(settings), stored_team_id(store)):
+    client = web_client(settings, wait_out_rate_limits=False)
+    for finding in check(settings, client, stored_team_id(store)):
         prefix = "" if finding.level == "ok" else f"{finding.level}: "
         print(prefix + finding.text, file=out)
         errors_found += finding.level == "error"

@@ -235,3 +235,15 @@ def test_doctor_warns_when_the_client_secret_changed(sim, env, monkeypatch, caps
     stored = Store(env["XBOOKER_BOT_DB"]).query_one("SELECT * FROM refresh_tokens")
     assert SECRET not in json.dumps(stored)
     assert stored["secret_fingerprint"].startswith("scrypt1:")  # slow to guess from a copy
+
+
+def test_doctor_does_not_blame_settings_for_slack_being_busy(sim, slack_env, fake_slack, capsys):
+    """A rate limit says nothing about the ID: no advice to remove a real admin."""
+    fake_slack.errors["users.info"] = ["ratelimited", "ratelimited"]
+    fake_slack.errors["conversations.info"] = ["fatal_error"]
+    code, lines = doctor(capsys)
+    assert code == 1
+    text = "\n".join(lines)
+    assert "Slack does not know" not in text and "correct or remove" not in text
+    assert "check the channel ID" not in text
+    assert text.count("Slack could not answer") >= 2

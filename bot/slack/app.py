@@ -80,13 +80,18 @@ class DrainingExecutor(concurrent.futures.ThreadPoolExecutor):
         return len(not_done)
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: Settings, *, wait_out_rate_limits: bool = True) -> WebClient:
+    """``wait_out_rate_limits=False`` for a check someone is watching (doctor): Slack's
+    Retry-After can be minutes, better said than slept through."""
     assert settings.slack_bot_token is not None
+    handlers = [ConnectionErrorRetryHandler()]
+    if wait_out_rate_limits:
+        handlers.append(RateLimitErrorRetryHandler(2))
     return WebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(2)],
+        retry_handlers=handlers,
     )
 
 

@@ -114,7 +114,7 @@ def _channel(client: WebClient, variable: str, channel: str, bot: str) -> Findin
                 "ID (channel details, at the bottom); a private channel is found only once "
                 f"the bot is in it: /invite @{bot}",
             )
-        return Finding("error", f"{variable} {channel}: Slack said {error}: check the channel ID")
+        return Finding("error", f"{variable} {channel}: {_could_not(error)}")
     name = f"#{info.get('name', channel)} ({channel})"
     if info.get("is_archived"):
         return Finding(
@@ -148,6 +148,9 @@ def _admins(client: WebClient, admins: tuple[str, ...]) -> list[Finding]:
                     "add it to the bot scopes and reinstall the app, or check the admins by hand"
                 )
                 return [*found, Finding("warning", text)]
+            if error not in ("user_not_found", "invalid_user"):
+                found.append(Finding("error", f"admin {user_id}: {_could_not(error)}"))
+                continue
             found.append(
                 Finding(
                     "error",
@@ -178,6 +181,12 @@ def _call(method, **kwargs) -> dict:
         raise
     except OSError as exc:
         raise _Unreachable(type(exc).__name__) from None
+
+
+def _could_not(error: str) -> str:
+    """For an answer that says nothing about the ID itself (rate limits, outages): no
+    advice to change a setting that may well be right."""
+    return f"Slack could not answer ({error}): run doctor again in a minute"
 
 
 def _error(exc: SlackApiError) -> str:
