@@ -115,6 +115,13 @@ class Metrics:
             "Refresh tokens re-issued by this process because X Booker refused the stored one",
             registry=r,
         )
+        self.store_faults = Counter(
+            PREFIX + "store_faults",
+            "Commands the bot's database failed (locked past its busy timeout, disk full, "
+            "I/O error), by kind; these leave no audit row, so no other series counts them",
+            ["kind"],
+            registry=r,
+        )
         self.slack_errors = Counter(
             PREFIX + "slack_api_errors",
             "Slack Web API calls that failed, by method and Slack's error code (or the "
@@ -147,6 +154,19 @@ class Metrics:
     def reissued(self, generation: int) -> None:
         """A ``TokenManager.on_reissue`` listener."""
         self.reissues.inc()
+
+    def store_fault(self, exc: Exception) -> None:
+        """The bot's database failed a command (its answer said so); no audit row says
+        it, since writing one is what failed."""
+        text = str(exc).lower()
+        kind = (
+            "locked"
+            if "locked" in text or "busy" in text
+            else "full"
+            if "full" in text
+            else "error"
+        )
+        self.store_faults.labels(kind).inc()
 
     def slack_error(self, method: str, error: str) -> None:
         """A ``MeteredWebClient.on_error`` listener."""

@@ -43,6 +43,9 @@ def test_a_locked_database_refuses_writes_with_nothing_changed(busy_world):
         raw.execute("ROLLBACK")
         raw.close()
     assert w.approvals.list_reply().text == "No approval requests are open."
+    # No audit row could say it, so the metrics do: the two commands the lock failed.
+    registry = w.engine.svc.metrics.registry
+    assert registry.get_sample_value("xbooker_bot_store_faults_total", {"kind": "locked"}) == 2
 
 
 def test_a_command_answered_in_the_ack_gets_no_second_reply(busy_world):

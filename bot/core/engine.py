@@ -90,6 +90,7 @@ class Engine:
             return self._plan(inv)
         except sqlite3.Error as exc:  # the grant could not be read: refuse, clearly
             log.error("the bot's database failed while planning: %s (ref %s)", exc, inv.correlation)
+            self.svc.metrics.store_fault(exc)
             fault = render.store_fault(inv, exc, applied=False)
             return Plan(inv, None, reply=fault, outcome="failed", detail={"typed": typed(inv.text)})
 
@@ -185,6 +186,7 @@ class Engine:
             return self._limited(plan)
         except sqlite3.Error as exc:
             log.error("the bot's database failed: %s (ref %s)", exc, inv.correlation)
+            self.svc.metrics.store_fault(exc)
             return render.store_fault(inv, exc, applied=False)
 
     def _limited(self, plan: Plan) -> Reply:
@@ -280,6 +282,7 @@ class Engine:
             self._audit(inv, action, outcome, detail)
         except sqlite3.Error as exc:
             log.error("could not record %s %s: %s (ref %s)", action, outcome, exc, inv.correlation)
+            self.svc.metrics.store_fault(exc)
             return render.store_fault(inv, exc, applied=sent)
         return None
 

@@ -18,6 +18,7 @@ import logging
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot import logs
 from bot.core import forms, render
 from bot.core.context import Invocation
 from bot.core.engine import Engine, Plan
@@ -99,6 +100,7 @@ def register(
         # its answer is sent, since the ack's cannot be known.)
         payload = message(reply)
         payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-        responder.send(str(body.get("response_url", "")), payload, inv.correlation)
+        with logs.command_scope(inv.correlation, plan.detail.get("command")):
+            responder.send(str(body.get("response_url", "")), payload, inv.correlation)
 
     app.command(COMMAND)(ack=acknowledge, lazy=[work])
