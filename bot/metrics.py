@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from bot.store import Store, audit, stats
+from bot.store.database import fault_kind
 
 log = logging.getLogger(__name__)
 
@@ -158,15 +159,7 @@ class Metrics:
     def store_fault(self, exc: Exception) -> None:
         """The bot's database failed a command (its answer said so); no audit row says
         it, since writing one is what failed."""
-        text = str(exc).lower()
-        kind = (
-            "locked"
-            if "locked" in text or "busy" in text
-            else "full"
-            if "full" in text
-            else "error"
-        )
-        self.store_faults.labels(kind).inc()
+        self.store_faults.labels(fault_kind(exc)).inc()
 
     def slack_error(self, method: str, error: str) -> None:
         """A ``MeteredWebClient.on_error`` listener."""

@@ -524,7 +524,7 @@ def test_homes_do_not_queue_behind_a_slow_x_booker():
         release.wait(10)
         raise errors.TransportError("X Booker did not answer in time", None)
 
-    cache = home.OrganizationCache(slow_failing_read, ttl=30)
+    cache = home.OrganizationCache(slow_failing_read, ttl=30, patience=0.05)
     outcomes: list[BaseException] = []
 
     def first_caller():
@@ -559,3 +559,26 @@ def test_a_burst_of_changes_costs_each_home_a_few_publishes_not_one_per_change(w
     homes = world.slack.calls_to("views.publish")
     assert len(homes) < 30  # not 30 changes x (requester + admins)
     assert {h["user_id"] for h in homes} == {OPERATOR, ADMIN, ADMIN2}
+
+
+def test_a_home_built_during_the_first_read_waits_for_it_briefly():
+    """Homes published at the same moment (a change refreshes several) all get the
+    organization the first read brings, not a warning that it is being read."""
+    import threading
+
+    started, calls = threading.Event(), []
+
+    def slow_read():
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return "the organization"
+
+    cache = home.OrganizationCache(slow_read, ttl=30, patience=5)
+    got: list[object] = []
+    first = threading.Thread(target=lambda: got.append(cache()))
+    first.start()
+    started.wait(5)
+    assert cache() == "the organization"
+    first.join(5)
+    assert got == ["the organization"] and len(calls) == 1

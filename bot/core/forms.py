@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from bot.core import params as p
 from bot.core.lexer import LexError, tokenize
 from bot.core.params import REASON_MIN
-from bot.core.parser import SHARE_SPELLINGS
+from bot.core.parser import SHARE_SPELLINGS, ParseError, check_reason
 from bot.core.registry import BY_NAME, lookup
-from bot.core.text import has_hidden, visible_length
+from bot.core.text import has_hidden
 from bot.xbooker.operations import MEMBER_ROLES, ORGANIZATION_FIELDS
 
 # What the lexer reads as a double quote: a value holding one would not type back.
@@ -99,7 +99,7 @@ def showable(value: str) -> bool:
     """Whether an input can show ``value`` exactly, so that submitting it untouched
     sends back what is there (no line break, invisible character or quote, and no
     longer than a typed argument may be)."""
-    return len(value) <= p.MAX_ARGUMENT and not has_hidden(value) and not _quoted(value)
+    return len(value) <= p.MAX_ARGUMENT and not has_hidden(value) and not quoted(value)
 
 
 def with_current(form: Form, current: dict[str, str]) -> Form:
@@ -119,7 +119,8 @@ def with_current(form: Form, current: dict[str, str]) -> Form:
     return replace(form, fields=tuple(kept), note=note)
 
 
-def _quoted(value: str) -> bool:
+def quoted(value: str) -> bool:
+    """Whether ``value`` holds a character the lexer reads as a double quote."""
     return any(q in value for q in QUOTES)
 
 
@@ -181,17 +182,18 @@ def check(form: Form, values: dict[str, str]) -> dict[str, str]:
             continue
         if form.command == "org update" and f.name != "reason" and value == f.initial:
             continue  # not sent: whatever X Booker holds is not ours to judge
-        if _quoted(value):
+        if quoted(value):
             problems[f.name] = 'quotation marks (" “ ”) cannot be used here'
             continue
         try:
             if f.name == "reason":
-                _reason(value)
+                p.reason().convert(value)
+                check_reason(command, value)
             elif f.name in ORGANIZATION_FIELDS and f.name not in by_name:
                 p.convert_field(f.name, value)
             else:
                 by_name[f.name].convert(value)
-        except p.ArgumentError as exc:
+        except (p.ArgumentError, ParseError) as exc:
             problems[f.name] = str(exc)
     if (
         form.command == "org update"
@@ -204,12 +206,6 @@ def check(form: Form, values: dict[str, str]) -> dict[str, str]:
     ):
         problems[form.fields[0].name] = "change at least one field"
     return problems
-
-
-def _reason(value: str) -> None:
-    if visible_length(value) < REASON_MIN:
-        raise p.ArgumentError(f"a reason needs at least {REASON_MIN} characters")
-    p.reason().convert(value)
 
 
 def text(form: Form, values: dict[str, str]) -> str:

@@ -44,19 +44,24 @@ class OrganizationCache:
     """The organization card's data, read from X Booker at most once per ``ttl``
     seconds: homes are rebuilt on every open and, after each change to a request, for
     every admin, and none of that should turn into a burst of X Booker calls. A failed
-    read is kept as long (X Booker down must not cost every home its timeout), and
-    while a read is in flight other callers get the last answer, or a failure at
-    once: no home ever queues behind a slow X Booker."""
+    read is kept as long (X Booker down must not cost every home its timeout). While a
+    read is in flight, other callers get the last answer, or (before there is one) wait
+    for it at most ``patience`` seconds: no home queues long behind a slow X Booker."""
 
-    def __init__(self, read: Callable[[], Organization], ttl: float = 30.0) -> None:
+    def __init__(
+        self, read: Callable[[], Organization], ttl: float = 30.0, patience: float = 2.0
+    ) -> None:
         self._read = read
         self._ttl = ttl
-        self._lock = threading.Lock()
+        self._patience = patience
+        self._done = threading.Condition()
         self._kept: tuple[float, Organization | errors.XBookerError] | None = None
         self._reading = False
 
     def __call__(self) -> Organization:
-        with self._lock:
+        with self._done:
+            if self._reading and self._kept is None:
+                self._done.wait_for(lambda: not self._reading, self._patience)
             kept = self._kept
             fresh = kept is not None and time.monotonic() - kept[0] < self._ttl
             if fresh or (kept is not None and self._reading):
@@ -64,16 +69,17 @@ class OrganizationCache:
             if self._reading:
                 raise errors.TransportError("X Booker is being asked; open the home again", None)
             self._reading = True
+        outcome: Organization | errors.XBookerError | None = None
         try:
-            outcome: Organization | errors.XBookerError = self._read()
+            outcome = self._read()
         except errors.XBookerError as exc:
             outcome = exc
-        except BaseException:
-            with self._lock:
+        finally:  # whatever happened, the next caller may read again
+            with self._done:
+                if outcome is not None:
+                    self._kept = (time.monotonic(), outcome)
                 self._reading = False
-            raise
-        with self._lock:
-            self._kept, self._reading = (time.monotonic(), outcome), False
+                self._done.notify_all()
         return _unpack(outcome)
 
 
@@ -88,7 +94,6 @@ class Home:
     """The home as blocks for Slack and as text for the console. Not a :class:`Reply`:
     a home tab has room for 100 blocks, where a message's guard would stop at 50."""
 
-    user_id: str
     text: str
     blocks: list[dict]
 
@@ -116,7 +121,7 @@ def build(
             "You have no bot role, so there is nothing here for you yet. "
             "A bot admin can give you one with `/xbooker access grant @you viewer`."
         )
-        return Home(user_id, "\n".join(lines), blocks)
+        return Home("\n".join(lines), blocks)
     add(f"Your bot role: *{role}*. Type `/xbooker help` for every command you can run.")
     forms = [f for f in FORMS.values() if at_least(role, BY_NAME[f.command].role)]
     if forms:
@@ -143,7 +148,7 @@ def build(
     _organization(organization or svc.xbooker.organization, blocks, lines)
     if at_least(role, "admin"):
         _audit(svc, user_id, blocks, lines)
-    return Home(user_id, "\n".join(lines), blocks)
+    return Home("\n".join(lines), blocks)
 
 
 def _state_line(approvals: Approvals, r) -> str:

@@ -57,11 +57,11 @@ def parse(text: str, require_reason: Collection[str] = ()) -> Parsed:
         raise ParseError(f"--share is only for {allowed}; this answer stays private", command)
     args = bind(command, tokens[used:])
     if command.name in require_reason:
-        _check_reason(command, args.get("reason"))
+        check_reason(command, args.get("reason"))
     return Parsed(command, args, share)
 
 
-def _check_reason(command: Command, reason: str | None) -> None:
+def check_reason(command: Command, reason: str | None) -> None:
     """A required reason is there and says something (registry.check_reasons makes sure
     every command that may be listed takes one)."""
     param = next(q for q in command.params if q.name == "reason")

@@ -20,6 +20,7 @@ from bot.core.replies import (
     section,
 )
 from bot.store import audit
+from bot.store.database import fault_kind
 from bot.xbooker import errors
 from bot.xbooker.advice import advise
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -174,13 +175,15 @@ def xbooker_error(inv: Invocation, command: str, exc: errors.XBookerError) -> Re
     return Reply(text, [section(text), context(f"Reference: {code(inv.correlation)}")])
 
 
+_STORE_STATE = {
+    "locked": "is busy (another process holds it)",
+    "full": "is full (no space left on its disk)",
+    "error": "cannot be used (an I/O or schema error)",
+}
+
+
 def _store_state(exc: Exception) -> str:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "is busy (another process holds it)"
-    if "full" in text:
-        return "is full (no space left on its disk)"
-    return "cannot be used (an I/O or schema error)"
+    return _STORE_STATE[fault_kind(exc)]
 
 
 def unrecorded(inv: Invocation, exc: Exception) -> str:

@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_SECONDS = 15.0
 
 
+def fault_kind(exc: Exception) -> str:
+    """What a failed database operation ran into: ``locked`` (another process held it
+    past the busy timeout), ``full`` (no space left) or ``error`` (I/O, schema)."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "locked"
+    return "full" if "full" in text else "error"
+
+
 class StoreError(Exception):
     """The database cannot be opened or is not one of ours."""
 

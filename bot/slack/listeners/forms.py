@@ -152,7 +152,7 @@ def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) 
         reason = reason.strip()
         if not reason:
             return "a rejection needs a reason"
-        if '"' in reason or has_hidden(reason):
+        if forms.quoted(reason) or has_hidden(reason):
             return "one line, without double quotes"
         try:
             parse(f"approvals reject 1 {reason}", engine.svc.settings.require_reason)
