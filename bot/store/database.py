@@ -186,7 +186,7 @@ class Store:
     def _migrate(self) -> None:
         try:
             db = self.db()
-            mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(db.conn)
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
@@ -211,6 +211,19 @@ class Store:
                     (number, time.time()),
                 )
                 log.info("database %s migrated to schema version %d", self.path, number)
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """Switching a new file to WAL takes an exclusive lock, and SQLite answers "locked"
+        at once (its busy handler is not called) while another process opening the same
+        new file holds one: try again within the busy timeout, as for any other lock."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @staticmethod
     def _version(db: sqlite_utils.Database) -> int:
