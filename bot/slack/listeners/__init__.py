@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -12,9 +14,14 @@ from bot.slack.responder import Responder
 
 
 def register(
-    app: App, engine: Engine, responder: Responder, client: WebClient, homes: HomePublisher
+    app: App,
+    engine: Engine,
+    responder: Responder,
+    client: WebClient,
+    homes: HomePublisher,
+    executor: Executor,
 ) -> None:
-    commands.register(app, engine, responder, client, homes)
+    commands.register(app, engine, responder, client, homes, executor)
     actions.register(app, engine, responder, client, homes)
     forms.register(app, engine, client, homes)
     home.register(app, engine, client, homes)

@@ -1,10 +1,14 @@
-"""``/xbooker``: acked at once from local reads, the work done as a lazy listener.
+"""``/xbooker``: acked at once from local reads, the work handed to the executor.
 
 The ack function plans the command (parse and authorize: SQLite reads only) and
-answers help, usage errors and refusals in the ack body itself. The plan is
-handed to the lazy listener through :class:`Plans`, so each command is parsed
-and authorized once; the lazy listener executes it (writes, X Booker) and
-answers through ``response_url``, or only records it when the ack answered.
+answers help, usage errors and refusals in the ack body itself. It then hands the
+plan itself to the listeners' executor, so each command is parsed and authorized
+once; the work executes it (writes, X Booker) and answers through
+``response_url``, or only records it when the ack answered.
+
+This is what Bolt's lazy listeners do, without their cost: Bolt deep-copies the
+request and dispatches the copy through the app a second time to find the lazy
+function (bench/e2e.py measured that at about a tenth of a command's CPU).
 
 A command that has a form (``members add``, ``org update``…) typed without what it
 requires opens that form instead of a usage lesson, pre-filled with what was typed.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import Executor
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -26,7 +31,6 @@ from bot.slack.decode import decode
 from bot.slack.home import HomePublisher
 from bot.slack.listeners.forms import open_form
 from bot.slack.payloads import ack_body, message
-from bot.slack.plans import Plans
 from bot.slack.responder import Responder
 
 COMMAND = "/xbooker"
@@ -47,11 +51,6 @@ def invocation(body: dict) -> Invocation:
     )
 
 
-def _key(body: dict) -> str:
-    """The same payload in the ack and the lazy listener: Slack's trigger id and user."""
-    return f"{body.get('trigger_id')}|{body.get('user_id')}|{body.get('team_id')}"
-
-
 def wants_form(plan: Plan) -> str | None:
     """The form to open instead of this plan's usage lesson, if it has one."""
     if plan.outcome != "invalid" or plan.parsed is not None:
@@ -60,47 +59,46 @@ def wants_form(plan: Plan) -> str | None:
 
 
 def register(
-    app: App, engine: Engine, responder: Responder, client: WebClient, homes: HomePublisher
+    app: App,
+    engine: Engine,
+    responder: Responder,
+    client: WebClient,
+    homes: HomePublisher,
+    executor: Executor,
 ) -> None:
-    plans = Plans()
-
     def acknowledge(ack: Ack, body: dict) -> None:
         plan = engine.plan(invocation(body))
-        if body.get("trigger_id"):
-            plans.put(_key(body), plan)
-            if wants_form(plan):
-                ack()
-                return
-        if plan.reply is not None:
+        trigger = str(body.get("trigger_id") or "")
+        form = wants_form(plan) if trigger else None
+        if form is None and plan.reply is not None:
             ack(**ack_body(plan.reply))
         else:
             ack()
+        response_url = str(body.get("response_url", ""))
+        executor.submit(work, plan, form, trigger, response_url)
 
-    def work(body: dict) -> None:
-        handed = plans.take(_key(body)) if body.get("trigger_id") else None
-        plan = handed or engine.plan(invocation(body))
+    def work(plan: Plan, form: str | None, trigger: str, response_url: str) -> None:
         inv = plan.inv
-        command = wants_form(plan) if handed is not None else None
-        if command is not None:
-            try:
-                trigger = str(body["trigger_id"])
-                open_form(client, engine, homes, trigger, command, inv.text, inv.channel_id)
-                return
-            except Exception as exc:  # the trigger expired: the usage lesson instead
-                log.warning("could not open the %s form: %s", command, type(exc).__name__)
-                handed = None
         try:
-            reply = engine.execute(plan)
-        except Exception:  # a bug must still get the user an answer
-            log.exception("command failed inside the bot (ref %s)", inv.correlation)
-            reply = render.internal_error(inv)
-        if handed is not None and handed.reply is not None:
-            return  # answered in the ack; execute() only recorded it
-        # (A plan made again here may differ from the ack's, say after a revoke in between:
-        # its answer is sent, since the ack's cannot be known.)
-        payload = message(reply)
-        payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-        with logs.command_scope(inv.correlation, plan.detail.get("command")):
-            responder.send(str(body.get("response_url", "")), payload, inv.correlation)
+            answered = plan.reply is not None and form is None
+            if form is not None:
+                try:
+                    open_form(client, engine, homes, trigger, form, inv.text, inv.channel_id)
+                    return
+                except Exception as exc:  # the trigger expired: the usage lesson instead
+                    log.warning("could not open the %s form: %s", form, type(exc).__name__)
+            try:
+                reply = engine.execute(plan)
+            except Exception:  # a bug must still get the user an answer
+                log.exception("command failed inside the bot (ref %s)", inv.correlation)
+                reply = render.internal_error(inv)
+            if answered:
+                return  # answered in the ack; execute() only recorded it
+            payload = message(reply)
+            payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
+            with logs.command_scope(inv.correlation, plan.detail.get("command")):
+                responder.send(response_url, payload, inv.correlation)
+        except Exception:  # nothing above may fail silently on an executor thread
+            log.exception("a command's work failed (ref %s)", inv.correlation)
 
-    app.command(COMMAND)(ack=acknowledge, lazy=[work])
+    app.command(COMMAND)(acknowledge)
