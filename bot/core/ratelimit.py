@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import math
 import secrets
 import sqlite3
@@ -151,6 +152,10 @@ class Limiter:
         self._lock = threading.Lock()
         # (team, user, kind) -> {ref: reserved at} for commands running in this process.
         self._reserved: dict[tuple[str, str, str], dict[str, float]] = {}
+        # Refs unique across processes and restarts without a random read per command
+        # (a system call, which on a busy server hands the interpreter lock away).
+        self._prefix = secrets.token_hex(6)
+        self._serial = itertools.count()
 
     @contextlib.contextmanager
     def hold(self, inv: Invocation, kinds: tuple[str, ...]) -> Iterator[None]:
@@ -179,7 +184,7 @@ class Limiter:
                 for limit in limits
                 if self._check(inv, limit, limit.allowed(settings), now)
             }
-            refs = {limit.kind: secrets.token_hex(8) for limit in limits}
+            refs = {limit.kind: f"{self._prefix}{next(self._serial):x}" for limit in limits}
             held = Held(inv.team_id, inv.user_id, now, refs, prune)
             for kind, ref in held.refs.items():
                 self._reserved.setdefault((inv.team_id, inv.user_id, kind), {})[ref] = now
