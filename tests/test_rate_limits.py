@@ -10,9 +10,11 @@ import time
 
 import pytest
 
+from bot.core.context import Invocation
+from bot.core.ratelimit import SWEEP_EVERY
 from bot.store import audit, rates
 from tests.helpers import FakeClock, run_threads
-from tests.world import ADMIN, ADMIN2, OPERATOR, VIEWER, World
+from tests.world import ADMIN, ADMIN2, OPERATOR, TEAM, VIEWER, World
 
 ORG = "Harbour Lane Studios"
 
@@ -166,3 +168,53 @@ def test_requests_refused_after_reading_x_booker_count_against_the_limit(make_wo
     over = world.handle("members remove nobody@x.example", user=OPERATOR).text
     assert "Try again in" in over
     assert sim.count("show member") + sim.count("list members") == 2
+
+
+def test_a_plan_over_the_limit_is_counted_again_when_it_runs(make_world):
+    """The plan counts another process's events; if one of them has left the window by
+    the time the command runs, the command fits and runs."""
+    clock = FakeClock(time.time())
+    first = make_world(XBOOKER_BOT_USER_RATE="1")
+    second = make_world(XBOOKER_BOT_USER_RATE="1")
+    first.engine.svc.clock = second.engine.svc.clock = clock
+    assert ORG in second.handle("org", user=VIEWER).text
+    plan = first.engine.plan(Invocation(TEAM, VIEWER, "org"))
+    assert plan.standing is not None and plan.standing.others == {"xbooker": 1, "request": 0}
+    clock.advance(61)
+    assert ORG in first.engine.execute(plan).text
+    assert "Try again in" in first.handle("org", user=VIEWER).text  # its own event counts
+
+
+def test_a_command_reads_its_grant_and_its_counts_in_one_statement(make_world):
+    """Outside its audit transaction a lookup reads the store once: on a busy server each
+    read costs a read transaction and a hand-over of the interpreter lock."""
+    world = make_world()
+    assert ORG in world.handle("org", user=VIEWER).text  # tokens and connections warm
+    seen: list[str] = []
+    conn = world.store.db().conn
+    conn.set_trace_callback(seen.append)
+    try:
+        assert ORG in world.handle("org", user=VIEWER).text
+    finally:
+        conn.set_trace_callback(None)
+    before = seen[: seen.index("BEGIN IMMEDIATE")]
+    assert len(before) == 1, before
+    assert "FROM grants" in before[0] and "FROM rate_events" in before[0]
+
+
+def test_events_that_left_the_window_are_forgotten(make_world):
+    """This process's own events are kept in memory for one window, not for ever."""
+    world = make_world(XBOOKER_BOT_USER_RATE="5")
+    clock = FakeClock(time.time())
+    world.engine.svc.clock = clock
+    limiter = world.engine.limits
+    for n in range(SWEEP_EVERY):
+        inv = Invocation(TEAM, f"U{n:08d}", "org")
+        with limiter.hold(inv, ("xbooker",), limiter.standing(inv)):
+            world.engine.svc.audit(inv.entry("org show", "succeeded", {}))
+    assert len(limiter._mine) > 0
+    clock.advance(61)
+    inv = Invocation(TEAM, VIEWER, "org")
+    with limiter.hold(inv, ("xbooker",), limiter.standing(inv)):
+        pass
+    assert len(limiter._mine) <= 1

@@ -48,6 +48,11 @@ class AllowList:
             return "admin"
         return self._stored_role(db or self._store.db(), user_id)
 
+    def role_from(self, user_id: str, stored: str | None) -> str | None:
+        """The user's bot role, given their stored grant as read already (with their
+        rate-limit counts, when a command is planned)."""
+        return "admin" if user_id in self.config_admins else stored
+
     def grants(self) -> list[Grant]:
         stored = {
             r["user_id"]: Grant(r["user_id"], r["role"], r["granted_by"], r["granted_at"])

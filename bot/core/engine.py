@@ -34,6 +34,7 @@ from bot.core.ratelimit import Limiter, RateLimited
 from bot.core.replies import Reply, chunks, code, esc, section
 from bot.core.roles import at_least
 from bot.core.text import one_line
+from bot.store import rates
 from bot.xbooker import errors
 from bot.xbooker.client import InvalidArgument
 
@@ -49,6 +50,7 @@ class Plan:
     reply: Reply | None = None  # known without work: help, usage, refusal
     outcome: str = "allowed"
     detail: dict = field(default_factory=dict)
+    standing: rates.Standing | None = None  # the grant and rate-limit counts, as read
 
 
 def typed(text: str) -> str:
@@ -103,7 +105,8 @@ class Engine:
                 outcome="refused",
                 detail={"reason": "other workspace", **self._attempted(inv.text)},
             )
-        role = self.svc.allowlist.role_of(inv.user_id)
+        standing = self.limits.standing(inv)
+        role = self.svc.allowlist.role_from(inv.user_id, standing.role)
         if role is None:
             return Plan(
                 inv,
@@ -150,7 +153,7 @@ class Engine:
             return Plan(
                 inv, role, parsed, self._help(role, parsed.args.get("topic")), "answered", detail
             )
-        return Plan(inv, role, parsed, detail=detail)
+        return Plan(inv, role, parsed, detail=detail, standing=standing)
 
     # -- execute: writes and network ------------------------------------------------
 
@@ -198,8 +201,9 @@ class Engine:
         gated = self._needs_approval(plan.parsed)
         kinds = ("request",) if gated else ()
         kinds += ("xbooker",) if command.operation is not None else ()
+        standing = plan.standing or self.limits.standing(plan.inv)
         try:
-            with self.limits.hold(plan.inv, kinds):
+            with self.limits.hold(plan.inv, kinds, standing):
                 return self._run(plan, gated)
         except RateLimited as limited:
             inv = plan.inv

@@ -2,29 +2,30 @@
 minute, ``XBOOKER_BOT_REQUEST_RATE`` approval requests an hour.
 
 The events live in SQLite (``rate_events``), so that threads, a restart and other
-processes on the same file all count the same ones, yet a command pays no write
-transaction of its own for them (that transaction, for the audit row, is most of
-what a command costs):
+processes on the same file all count the same ones; this process also keeps its
+own events of the last window in memory, so a command costs no read of its own
+for them:
 
-* **check**: under this process's lock, the user's stored events in the window
-  (an indexed count that stops at the limit) plus the reservations of this
-  process not stored yet. At the limit the command is refused with the time the
-  oldest counted event leaves the window; otherwise it is reserved, in memory.
+* **read**: when a command is planned, one statement reads the user's grant and,
+  per limit, the events in the window recorded by anyone but this process
+  (:func:`bot.store.rates.standing`): rows whose ref has another prefix, be they
+  another process's or this one's before a restart.
+* **check**: when it is executed, under this process's lock (memory only): those
+  events plus this process's own in the window, reserved or recorded. At the limit
+  the command is refused with the time the oldest counted event leaves the window;
+  otherwise one event is reserved, with a ref unique to this process.
 * **record**: the event row is inserted inside the command's own audit
   transaction (the "sending" row of a write, the outcome row of a read, the
-  "requested" row of an approval request), tagged with the reservation's ref:
-  ``Services.audit_in`` finds the command's reservation through a context
-  variable set on the thread running it.
-* **release**: when the command is done its reservation is dropped; its row, if
-  it reached X Booker, is committed by then. A reservation whose row is already
-  committed is counted once: the same statement that counts the rows says which
-  of the reservations are among them (two statements could each miss a row
-  committed between them).
+  "requested" row of an approval request): ``Services`` finds the command's
+  reservation through a context variable set on the thread running it.
+* **release**: when the command is done, a reservation that was recorded stays in
+  memory until it leaves the window (it is one of this process's events now); one
+  that never was (the command failed before it reached X Booker) is dropped.
 
 Commands answered without X Booker (help, usage, refusals, access, audit,
-approvals decisions) never reserve. Across processes each sees the other's
-committed events but not its reservations in flight, so two processes could
-together overshoot by the commands in flight at that instant; ``serve`` runs one.
+approvals decisions) never reserve. Another process's events count from the next
+plan after they commit, so processes sharing a file could together overshoot by
+the commands in flight at that instant; ``serve`` runs one.
 """
 
 from __future__ import annotations
@@ -146,22 +147,40 @@ def record_in(conn: sqlite3.Connection, entry: audit.Entry) -> None:
         held.record_in(conn, entry)
 
 
+SWEEP_EVERY = 1024  # reservations between sweeps of the in-memory events
+
+
 class Limiter:
     def __init__(self, svc: Services) -> None:
         self._svc = svc
         self._lock = threading.Lock()
-        # (team, user, kind) -> {ref: reserved at} for commands running in this process.
-        self._reserved: dict[tuple[str, str, str], dict[str, float]] = {}
-        # Refs unique across processes and restarts without a random read per command
+        # (team, user, kind) -> {ref: at}: this process's events in the window, reserved
+        # by commands running now or recorded by commands that ran.
+        self._mine: dict[tuple[str, str, str], dict[str, float]] = {}
+        # Refs start with this prefix, unique to the process (and to each start of it), so
+        # that the read can leave its events out; a counter, not a random read per command
         # (a system call, which on a busy server hands the interpreter lock away).
         self._prefix = secrets.token_hex(6)
         self._serial = itertools.count()
 
+    def standing(self, inv: Invocation) -> rates.Standing:
+        """The user's grant and the events of others, read once when a command is planned."""
+        settings = self._svc.settings
+        limits = {
+            limit.kind: (limit.window, limit.allowed(settings))
+            for limit in LIMITS.values()
+            if limit.allowed(settings) > 0
+        }
+        now = self._svc.clock()
+        return rates.standing(self._svc.store, inv.team_id, inv.user_id, now, limits, self._prefix)
+
     @contextlib.contextmanager
-    def hold(self, inv: Invocation, kinds: tuple[str, ...]) -> Iterator[None]:
+    def hold(
+        self, inv: Invocation, kinds: tuple[str, ...], standing: rates.Standing
+    ) -> Iterator[None]:
         """Reserve one event of each of ``kinds`` for the command inside, or raise
         :class:`RateLimited` before it starts."""
-        held = self._reserve(inv, kinds)
+        held = self._reserve(inv, kinds, standing)
         if held is None:  # no limit applies
             yield
             return
@@ -172,49 +191,68 @@ class Limiter:
             _held.reset(token)
             self._release(held)
 
-    def _reserve(self, inv: Invocation, kinds: tuple[str, ...]) -> Held | None:
+    def _reserve(
+        self, inv: Invocation, kinds: tuple[str, ...], standing: rates.Standing
+    ) -> Held | None:
         settings = self._svc.settings
         limits = [LIMITS[k] for k in kinds if LIMITS[k].allowed(settings) > 0]
         if not limits:
             return None
         now = self._svc.clock()
+        serial = next(self._serial)
         with self._lock:
-            prune = {
-                limit.kind
-                for limit in limits
-                if self._check(inv, limit, limit.allowed(settings), now)
-            }
-            refs = {limit.kind: f"{self._prefix}{next(self._serial):x}" for limit in limits}
+            if serial % SWEEP_EVERY == 0:
+                self._sweep(now)
+            for limit in limits:
+                self._check(inv, limit, limit.allowed(settings), now, standing)
+            refs = {limit.kind: f"{self._prefix}{serial:x}" for limit in limits}
+            prune = {limit.kind for limit in limits if limit.kind in standing.stale}
             held = Held(inv.team_id, inv.user_id, now, refs, prune)
-            for kind, ref in held.refs.items():
-                self._reserved.setdefault((inv.team_id, inv.user_id, kind), {})[ref] = now
+            for kind, ref in refs.items():
+                self._mine.setdefault((inv.team_id, inv.user_id, kind), {})[ref] = now
         return held
 
-    def _check(self, inv: Invocation, limit: Limit, allowed: int, now: float) -> bool:
-        """Raise :class:`RateLimited` if the user has ``allowed`` events in the window;
-        otherwise, whether enough of their events have left it to be worth dropping."""
-        team, user, since = inv.team_id, inv.user_id, now - limit.window
-        reserved = self._reserved.get((team, user, limit.kind), {})
-        mine = {ref: at for ref, at in reserved.items() if at > since}
+    def _check(
+        self, inv: Invocation, limit: Limit, allowed: int, now: float, standing: rates.Standing
+    ) -> None:
+        """Raise :class:`RateLimited` if the user has ``allowed`` events in the window."""
+        key = (inv.team_id, inv.user_id, limit.kind)
+        since = now - limit.window
+        mine = {ref: at for ref, at in self._mine.get(key, {}).items() if at > since}
+        if standing.others.get(limit.kind, 0) + len(mine) < allowed:
+            return
+        # Over, as the plan counted: count again from every event's time (a read, but
+        # only for a refusal), since some may have left the window since the plan.
         store = self._svc.store
-        count, settled, stale = rates.recent(
-            store, team, user, limit.kind, since, allowed, list(mine)
-        )
-        if count + len(mine) - settled < allowed:  # count stops at allowed: refused then
-            return stale
-        events = sorted({**rates.times(store, team, user, limit.kind, since), **mine}.values())
+        events = sorted({**rates.times(store, *key, since), **mine}.values())
+        if len(events) < allowed:
+            return
         # One more fits once all but allowed - 1 of these have left the window.
-        frees_at = events[max(0, len(events) - allowed)] + limit.window
+        frees_at = events[len(events) - allowed] + limit.window
         # Never longer than the window: events stamped ahead (a clock stepped back) must
         # not turn a per-minute limit into an hour's wait.
         wait = min(math.ceil(limit.window), max(1, math.ceil(frees_at - now)))
         raise RateLimited(limit, len(events), allowed, wait)
 
     def _release(self, held: Held) -> None:
+        """A recorded event stays counted until it leaves the window; an unrecorded
+        reservation is dropped."""
         with self._lock:
             for kind, ref in held.refs.items():
+                if kind in held.written:
+                    continue
                 key = (held.team_id, held.user_id, kind)
-                reserved = self._reserved.get(key, {})
-                reserved.pop(ref, None)
-                if not reserved:
-                    self._reserved.pop(key, None)
+                mine = self._mine.get(key, {})
+                mine.pop(ref, None)
+                if not mine:
+                    self._mine.pop(key, None)
+
+    def _sweep(self, now: float) -> None:
+        """Forget events that have left their window (the lock is held)."""
+        for key in list(self._mine):
+            since = now - LIMITS[key[2]].window
+            kept = {ref: at for ref, at in self._mine[key].items() if at > since}
+            if kept:
+                self._mine[key] = kept
+            else:
+                del self._mine[key]

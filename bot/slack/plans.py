@@ -1,4 +1,4 @@
-"""Plans handed from an ack to its lazy listener.
+"""Plans handed from a form submission's ack to its lazy listener.
 
 Slack must be answered within three seconds, so the ack plans (parse and authorize:
 local reads) and the lazy listener executes; handing the plan over means each

@@ -1,7 +1,8 @@
 """Per-user rate-limit events: one row per command that counted against a limit.
 
 Rows are written inside the transaction of the command's own audit row, never in
-one of their own. The table is one B-tree keyed (team, user, kind, at, ref), so a
+one of their own, and read when a command is planned, with the user's grant
+(:func:`standing`). The table is one B-tree keyed (team, user, kind, at, ref), so a
 count reads at most ``cap`` entries of one user (the check costs the same whatever
 the number of users or the age of the file) and an insert touches one tree, which
 matters inside the write transaction every command queues for. Rows that have
@@ -14,6 +15,7 @@ in several, not for each.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 from bot.store.database import Store
 
@@ -22,27 +24,55 @@ _STALE = "team_id = ? AND user_id = ? AND kind = ? AND at <= ?"
 STALE = 8  # rows out of the window that a user may leave before they are dropped
 
 
-def recent(
-    store: Store, team_id: str, user_id: str, kind: str, since: float, cap: int, refs: list[str]
-) -> tuple[int, int, bool]:
-    """Events of this user and kind after ``since`` (counting at most ``cap``), how many
-    of ``refs`` (reservations of this process) are among them, and whether the user has
-    :data:`STALE` events from before ``since`` to drop. One statement, so the counts see
-    the same committed state: a reservation committed between two queries would
-    otherwise be counted by neither."""
-    marks = ", ".join("?" * len(refs)) or "NULL"
-    window = (team_id, user_id, kind, since)
-    row = (
-        store.db()
-        .conn.execute(
-            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_WINDOW} LIMIT ?)), "  # noqa: S608
-            f"(SELECT COUNT(*) FROM rate_events WHERE {_WINDOW} AND ref IN ({marks})), "
-            f"(SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_STALE} LIMIT ?))",
-            (*window, cap, *window, *refs, *window, STALE),
+@dataclass(frozen=True)
+class Standing:
+    """What a command's plan reads about its user, in one statement: their stored grant,
+    and per limited kind the events that other processes (or this one before a
+    restart) recorded in the window, counted up to the limit, and whether enough
+    events have left the window to be worth dropping."""
+
+    role: str | None
+    at: float  # the windows end here
+    others: dict[str, int]
+    stale: frozenset[str]
+
+
+def standing(
+    store: Store,
+    team_id: str,
+    user_id: str,
+    at: float,
+    limits: dict[str, tuple[float, int]],
+    mine: str,
+) -> Standing:
+    """``limits``: kind -> (window in seconds, limit). ``mine``: the prefix of this
+    process's refs, whose events it keeps count of itself. One statement, because on a
+    busy server a read's cost is mostly its own (it starts a read transaction, whose
+    pages other connections' commits have made stale, and hands the interpreter lock
+    away while it waits), not what it reads: the grant and the counts cost one."""
+    # The statement is built from this module's constants and the configured kinds,
+    # never from input, and is the same text for every command of a process.
+    parts = ["(SELECT role FROM grants WHERE team_id = ? AND user_id = ?)"]
+    params: list[object] = [team_id, user_id]
+    for kind, (window, cap) in limits.items():
+        scope = (team_id, user_id, kind, at - window)
+        parts.append(
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_WINDOW} "  # noqa: S608
+            "AND substr(ref, 1, ?) != ? LIMIT ?))"
         )
-        .fetchone()
+        params += [*scope, len(mine), mine, cap]
+        parts.append(
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_STALE} LIMIT ?))"  # noqa: S608
+        )
+        params += [*scope, STALE]
+    row = store.db().conn.execute("SELECT " + ", ".join(parts), params).fetchone()
+    counts = row[1:]
+    return Standing(
+        row[0],
+        at,
+        {kind: counts[2 * i] for i, kind in enumerate(limits)},
+        frozenset(kind for i, kind in enumerate(limits) if counts[2 * i + 1] >= STALE),
     )
-    return row[0], row[1], row[2] >= STALE
 
 
 def times(store: Store, team_id: str, user_id: str, kind: str, since: float) -> dict[str, float]:
