@@ -119,3 +119,22 @@ def test_a_broken_store_still_gets_an_answer(world):
     raw.execute("ALTER TABLE audit_gone RENAME TO audit")
     raw.commit()
     assert "Harbour Lane Studios" in json.dumps(world.ask("org"))
+
+
+@pytest.mark.parametrize("text", ["org", "help", "frobnicate"])
+def test_a_command_is_parsed_and_authorized_once(world, monkeypatch, text):
+    """The ack's plan is the one executed: the work does not plan it again, whether the
+    ack answered (help, a usage lesson) or the work answers through response_url."""
+    planned: list[str] = []
+    plan = world.engine.plan
+
+    def counted(inv):
+        planned.append(inv.text)
+        return plan(inv)
+
+    monkeypatch.setattr(world.engine, "plan", counted)
+    response, path = world.command(text)
+    if not response.body:
+        world.wait_response(path)
+    world.executor.drain(5)
+    assert planned == [text]

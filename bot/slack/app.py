@@ -1,10 +1,10 @@
 """``build_app``: the Bolt app, configured for answering Slack in under a millisecond.
 
 ``process_before_response=True`` runs the ack function in the request thread
-and returns as soon as it acks; the work runs on an executor sized for bursts
-(as a lazy listener, or handed over by the ack itself, see
-:mod:`bot.slack.listeners.commands`). (Bolt's default mode polls for the ack every 10 ms from the
-request thread, which measured 11.4 ms p50 against 0.6 ms this way.) The
+and returns as soon as it acks; the work runs on an executor sized for bursts (as
+a lazy listener, or handed over by the ack itself: see
+:mod:`bot.slack.listeners.commands`). (Bolt's default mode polls for the ack every
+10 ms from the request thread, which measured 11.4 ms p50 against 0.6 ms this way.) The
 ``authorize`` function avoids Bolt's per-request ``auth.test``: the team is
 known from start-up.
 """

@@ -32,7 +32,6 @@ class Standing:
     events have left the window to be worth dropping."""
 
     role: str | None
-    at: float  # the windows end here
     others: dict[str, int]
     stale: frozenset[str]
 
@@ -69,7 +68,6 @@ def standing(
     counts = row[1:]
     return Standing(
         row[0],
-        at,
         {kind: counts[2 * i] for i, kind in enumerate(limits)},
         frozenset(kind for i, kind in enumerate(limits) if counts[2 * i + 1] >= STALE),
     )
