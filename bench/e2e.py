@@ -42,6 +42,14 @@ from 2,000 users with the viewer role (a user may run 30 a minute), as they woul
 in a workspace: one user sending hundreds a minute would be refused, which is the
 point of the limit.
 
+Cost: for each server, the CPU time its processes spent per answer (user and system,
+gunicorn's worker included) and the voluntary context switches per answer, read
+from /proc around each run (Linux). A server whose threads share one interpreter
+lock is bound by that lock, not by the machine's cores: every blocking call (a
+socket, a SQLite statement, a contended lock) hands the lock to another thread and
+back, and these hand-overs are where much of a command's cost beyond its Python
+code goes.
+
 ``--against DIR`` adds a third server: ``xbooker-bot serve`` from another source
 tree (say ``git archive HEAD | tar -x -C DIR``) with its own simulator, in the
 same interleaved rounds, so that two versions are compared side by side, each
@@ -301,6 +309,31 @@ class Processes:
                 proc.wait(timeout=10)
 
 
+def cost(pid: int) -> tuple[float, int] | None:
+    """CPU seconds (user and system) and voluntary context switches so far of a server:
+    the process and its children (gunicorn's worker), from /proc; None where there is
+    none. A voluntary switch is a thread that blocked: in a server whose threads share
+    one interpreter lock, mostly a hand-over of that lock around a blocking call."""
+    tree = [pid]
+    try:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError):
+                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                        tree.append(int(entry.name))
+        seconds, switches = 0.0, 0
+        for member in tree:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{member}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        switches += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return seconds, switches
+
+
 def wait_up(procs: Processes, name: str, url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -314,8 +347,10 @@ def wait_up(procs: Processes, name: str, url: str, proc: subprocess.Popen) -> No
     raise SystemExit(f"{name} did not start:\n{procs.tail(name)}")
 
 
-def start_all(procs: Processes, latency: float, against: Path | None) -> tuple[str, dict[str, str]]:
-    """The receiver, one simulator per server, and the servers; their URLs."""
+def start_all(
+    procs: Processes, latency: float, against: Path | None
+) -> tuple[str, dict[str, str], dict[str, int]]:
+    """The receiver, one simulator per server, and the servers; their URLs and pids."""
     python = sys.executable
     receiver = procs.start(
         "receiver", [python, str(Path(__file__).resolve()), "--receiver"], clean_env()
@@ -360,7 +395,8 @@ def start_all(procs: Processes, latency: float, against: Path | None) -> tuple[s
         wait_up(procs, name, url, proc)
     for name in trees:
         grant_viewers(procs.folder / f"e2e-{name}.db")
-    return slack, {name: url for name, (url, _) in servers.items()}
+    urls = {name: url for name, (url, _) in servers.items()}
+    return slack, urls, {name: proc.pid for name, (_, proc) in servers.items()}
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -449,11 +485,15 @@ def commands(url: str, slack: str, prefix: str, total: int) -> list[tuple[str, b
     return made
 
 
-def run(url: str, slack: str, prefix: str, total: int, concurrency: int, rate: float) -> dict:
+def run(
+    url: str, slack: str, prefix: str, total: int, concurrency: int, rate: float, pid: int = 0
+) -> dict:
     """Send ``total`` commands, one caller at ``rate`` a second when ``concurrency``
-    is 1, otherwise ``concurrency`` callers in a closed loop; figures in ms and /s."""
+    is 1, otherwise ``concurrency`` callers in a closed loop; figures in ms and /s,
+    and, given the server's ``pid``, its CPU ms and context switches per answer."""
     todo = commands(url, slack, prefix, total)
     sent: dict[str, int] = {}
+    before = cost(pid) if pid else None
     failures = asyncio.run(_load(url, slack, todo, sent, concurrency, rate))
     # Stragglers: every sent command gets WAIT_SECONDS to be answered.
     deadline = time.monotonic() + WAIT_SECONDS
@@ -467,6 +507,12 @@ def run(url: str, slack: str, prefix: str, total: int, concurrency: int, rate: f
         (arrived[k] - sent[k]) / 1e6 for k in sent if k in arrived and k not in wrong
     )
     answered = len(latencies)
+    after = cost(pid) if pid else None
+    spent = (
+        ((after[0] - before[0]) * 1000 / answered, (after[1] - before[1]) / answered)
+        if before and after and answered
+        else (float("nan"), float("nan"))
+    )
     first = min(sent.values(), default=0)
     last = max((arrived[k] for k in sent if k in arrived), default=first)
 
@@ -480,6 +526,8 @@ def run(url: str, slack: str, prefix: str, total: int, concurrency: int, rate: f
         "missing": total - sum(k in arrived for k in sent),
         "wrong": len(wrong),
         "failures": failures,
+        "cpu": spent[0],
+        "switches": spent[1],
     }
 
 
@@ -573,7 +621,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         procs = Processes(Path(folder))
         try:
-            slack, servers = start_all(procs, args.latency, args.against)
+            slack, servers, pids = start_all(procs, args.latency, args.against)
             names = list(servers)
             scraper = None
             if args.scrape > 0:
@@ -594,9 +642,10 @@ def main() -> int:
                     order = names if (r + c) % 2 == 0 else names[::-1]
                     for name in order:
                         prefix = f"r{r}-c{c}-{name}-"
-                        results[name, c].append(
-                            run(servers[name], slack, prefix, args.requests, c, args.rate)
+                        done = run(
+                            servers[name], slack, prefix, args.requests, c, args.rate, pids[name]
                         )
+                        results[name, c].append(done)
                 print(
                     f"round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)",
                     flush=True,
@@ -619,14 +668,17 @@ def report(results: dict, names: list[str], args) -> bool:
     ok = True
     for c in LEVELS:
         med = {
-            n: {k: statistics.median(r[k] for r in results[n, c]) for k in ("p50", "p99", "rps")}
+            n: {
+                k: statistics.median(r[k] for r in results[n, c])
+                for k in ("p50", "p99", "rps", "cpu", "switches")
+            }
             for n in names
         }
         kind = f"open loop, {args.rate:g}/s" if c == 1 else "closed loop"
         print(f"\nconcurrency {c} ({kind}; medians over {args.rounds} rounds)")
         print(
             f"{'server':<12} {'p50 ms':>8} {'p99 ms':>8} {'answers/s':>10} "
-            f"{'missing':>8} {'wrong':>6} {'ack fail':>9}"
+            f"{'missing':>8} {'wrong':>6} {'ack fail':>9} {'CPU ms/ans':>11} {'switches/ans':>13}"
         )
         for n in names:
             m, rs = med[n], results[n, c]
@@ -636,7 +688,7 @@ def report(results: dict, names: list[str], args) -> bool:
             ok &= missing == 0 and wrong == 0 and failures == 0
             print(
                 f"{n:<12} {m['p50']:>8.1f} {m['p99']:>8.1f} {m['rps']:>10.1f} "
-                f"{missing:>8} {wrong:>6} {failures:>9}"
+                f"{missing:>8} {wrong:>6} {failures:>9} {m['cpu']:>11.2f} {m['switches']:>13.0f}"
             )
         for a, b in [(OURS, BARE), (BASE, BARE), (OURS, BASE)]:
             if a in med and b in med:
