@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 
 import pytest
@@ -218,3 +219,45 @@ def test_events_that_left_the_window_are_forgotten(make_world):
     with limiter.hold(inv, ("xbooker",), limiter.standing(inv)):
         pass
     assert len(limiter._mine) <= 1
+
+
+def test_a_clock_stepped_forward_and_back_does_not_forget_events(make_world, sim):
+    """Events this process forgot (its sweep ran while the clock was an hour ahead) are
+    counted from their rows once the clock is back."""
+    world = make_world(XBOOKER_BOT_USER_RATE="3")
+    clock = FakeClock(time.time())
+    world.engine.svc.clock = clock
+    limiter = world.engine.limits
+    for _ in range(3):
+        assert ORG in world.handle("org", user=VIEWER).text
+    clock.advance(3600)
+    for n in range(SWEEP_EVERY):  # other users' commands: the sweep runs
+        inv = Invocation(TEAM, f"U{n:08d}", "org")
+        with limiter.hold(inv, ("xbooker",), limiter.standing(inv)):
+            pass
+    clock.advance(-3600 + 1)
+    sim.reset_counters()
+    text = world.handle("org", user=VIEWER).text
+    assert text.startswith(":hourglass: You have run 3 commands that reach X Booker"), text
+    assert sim.count("show organization") == 0
+
+
+def test_an_event_whose_transaction_rolled_back_is_not_counted(make_world, sim):
+    """A request whose transaction failed at COMMIT changed nothing, so it does not
+    count against the hourly request limit either (a deferred foreign key, violated by a
+    trigger on the rate row, makes SQLite refuse that COMMIT)."""
+    world = make_world(XBOOKER_BOT_REQUEST_RATE="1")
+    raw = sqlite3.connect(world.store.path)
+    raw.executescript(
+        "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE t_child (p INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+        "CREATE TRIGGER t_fail AFTER INSERT ON rate_events "
+        "BEGIN INSERT INTO t_child VALUES (1); END;"
+    )
+    ids = sorted(m["id"] for m in sim.members.values() if m["role"] == "member")
+    failed = world.handle(f"members remove {ids[0]}", user=ADMIN).text
+    assert "Request *#" not in failed
+    assert world.store.query_one("SELECT COUNT(*) AS n FROM approvals")["n"] == 0
+    raw.execute("DROP TRIGGER t_fail")
+    raw.close()
+    assert "Request *#" in world.handle(f"members remove {ids[1]}", user=ADMIN).text

@@ -78,7 +78,7 @@ class Services:
         also where the running command's rate-limit events join that transaction, and
         where the metrics count the row once it has committed."""
         row = audit.append(db, entry, self.settings.audit_key, self.clock())
-        ratelimit.record_in(db.conn, entry)
+        ratelimit.record_in(db.conn, entry, self.store.on_commit)
         self.store.on_commit(lambda: self.metrics.audited(entry))
         return row
 

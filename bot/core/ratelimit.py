@@ -7,9 +7,9 @@ own events of the last window in memory, so a command costs no read of its own
 for them:
 
 * **read**: when a command is planned, one statement reads the user's grant and,
-  per limit, the events in the window recorded by anyone but this process
-  (:func:`bot.store.rates.standing`): rows whose ref has another prefix, be they
-  another process's or this one's before a restart.
+  per limit, the events in the window but those this process holds in memory
+  (:func:`bot.store.rates.standing`): another process's, this one's before a
+  restart, and any it has forgotten (a clock stepped forward and back again).
 * **check**: when it is executed, under this process's lock (memory only): those
   events plus this process's own in the window, reserved or recorded. At the limit
   the command is refused with the time the oldest counted event leaves the window;
@@ -18,9 +18,10 @@ for them:
   transaction (the "sending" row of a write, the outcome row of a read, the
   "requested" row of an approval request): ``Services`` finds the command's
   reservation through a context variable set on the thread running it.
-* **release**: when the command is done, a reservation that was recorded stays in
-  memory until it leaves the window (it is one of this process's events now); one
-  that never was (the command failed before it reached X Booker) is dropped.
+* **release**: when the command is done, a reservation whose row was committed stays
+  in memory until it leaves the window (it is one of this process's events now); one
+  that never was (the command failed before it reached X Booker, or its transaction
+  rolled back) is dropped.
 
 Commands answered without X Booker (help, usage, refusals, access, audit,
 approvals decisions) never reserve. Another process's events count from the next
@@ -37,7 +38,7 @@ import math
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,8 @@ from bot.store import audit, rates
 
 if TYPE_CHECKING:
     from bot.core.context import Invocation, Services
+
+OnCommit = Callable[[Callable[[], None]], None]  # Store.on_commit
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,9 @@ class Held:
     prune: set[str]  # kinds whose events from before the window are to be dropped
     written: set[str] = field(default_factory=set)
 
-    def record_in(self, conn: sqlite3.Connection, entry: audit.Entry) -> None:
-        """Store the events this audit row shows happened, in its transaction."""
+    def record_in(self, conn: sqlite3.Connection, entry: audit.Entry, on_commit: OnCommit) -> None:
+        """Store the events this audit row shows happened, in its transaction; they count
+        as recorded once it has committed (a rolled-back one recorded nothing)."""
         if entry.actor != self.user_id or entry.team_id != self.team_id:
             return
         for kind, ref in self.refs.items():
@@ -132,7 +136,7 @@ class Held:
                 continue
             expired = self.at - limit.window if kind in self.prune else None
             rates.record(conn, self.team_id, self.user_id, kind, self.at, ref, expired)
-            self.written.add(kind)
+            on_commit(lambda kind=kind: self.written.add(kind))
 
 
 _held: contextvars.ContextVar[Held | None] = contextvars.ContextVar(
@@ -140,11 +144,11 @@ _held: contextvars.ContextVar[Held | None] = contextvars.ContextVar(
 )
 
 
-def record_in(conn: sqlite3.Connection, entry: audit.Entry) -> None:
+def record_in(conn: sqlite3.Connection, entry: audit.Entry, on_commit: OnCommit) -> None:
     """Called for every audit row: stores the running command's events, if any."""
     held = _held.get()
     if held is not None:
-        held.record_in(conn, entry)
+        held.record_in(conn, entry, on_commit)
 
 
 SWEEP_EVERY = 1024  # reservations between sweeps of the in-memory events
@@ -157,9 +161,9 @@ class Limiter:
         # (team, user, kind) -> {ref: at}: this process's events in the window, reserved
         # by commands running now or recorded by commands that ran.
         self._mine: dict[tuple[str, str, str], dict[str, float]] = {}
-        # Refs start with this prefix, unique to the process (and to each start of it), so
-        # that the read can leave its events out; a counter, not a random read per command
-        # (a system call, which on a busy server hands the interpreter lock away).
+        # Refs are this prefix, unique to the process (and to each start of it), and a
+        # counter: not a random read per command (a system call, which on a busy server
+        # hands the interpreter lock away).
         self._prefix = secrets.token_hex(6)
         self._serial = itertools.count()
 
@@ -171,8 +175,12 @@ class Limiter:
             for limit in LIMITS.values()
             if limit.allowed(settings) > 0
         }
+        with self._lock:
+            apart = {
+                kind: dict(self._mine.get((inv.team_id, inv.user_id, kind), {})) for kind in limits
+            }
         now = self._svc.clock()
-        return rates.standing(self._svc.store, inv.team_id, inv.user_id, now, limits, self._prefix)
+        return rates.standing(self._svc.store, inv.team_id, inv.user_id, now, limits, apart)
 
     @contextlib.contextmanager
     def hold(
@@ -218,7 +226,10 @@ class Limiter:
         """Raise :class:`RateLimited` if the user has ``allowed`` events in the window."""
         key = (inv.team_id, inv.user_id, limit.kind)
         since = now - limit.window
-        mine = {ref: at for ref, at in self._mine.get(key, {}).items() if at > since}
+        # This process's events, as the plan left them out of its count and as they are
+        # now (some may have been recorded, or forgotten, since).
+        known = {**standing.apart.get(limit.kind, {}), **self._mine.get(key, {})}
+        mine = {ref: at for ref, at in known.items() if at > since}
         if standing.others.get(limit.kind, 0) + len(mine) < allowed:
             return
         # Over, as the plan counted: count again from every event's time (a read, but

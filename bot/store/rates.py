@@ -14,6 +14,7 @@ in several, not for each.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -27,13 +28,14 @@ STALE = 8  # rows out of the window that a user may leave before they are droppe
 @dataclass(frozen=True)
 class Standing:
     """What a command's plan reads about its user, in one statement: their stored grant,
-    and per limited kind the events that other processes (or this one before a
-    restart) recorded in the window, counted up to the limit, and whether enough
-    events have left the window to be worth dropping."""
+    and per limited kind the events in the window but those the caller counts itself
+    (``apart``: ref -> time), counted up to the limit, and whether enough events have
+    left the window to be worth dropping."""
 
     role: str | None
     others: dict[str, int]
     stale: frozenset[str]
+    apart: dict[str, dict[str, float]]
 
 
 def standing(
@@ -42,24 +44,25 @@ def standing(
     user_id: str,
     at: float,
     limits: dict[str, tuple[float, int]],
-    mine: str,
+    apart: dict[str, dict[str, float]],
 ) -> Standing:
-    """``limits``: kind -> (window in seconds, limit). ``mine``: the prefix of this
-    process's refs, whose events it keeps count of itself. One statement, because on a
-    busy server a read's cost is mostly its own (it starts a read transaction, whose
-    pages other connections' commits have made stale, and hands the interpreter lock
-    away while it waits), not what it reads: the grant and the counts cost one."""
+    """``limits``: kind -> (window in seconds, limit). ``apart``: per kind, the events
+    (ref -> time) the caller keeps count of itself, left out of the counts. One
+    statement, because on a busy server a read's cost is mostly its own (it starts a
+    read transaction and hands the interpreter lock away while it waits), not what it
+    reads: the grant and the counts cost one."""
     # The statement is built from this module's constants and the configured kinds,
-    # never from input, and is the same text for every command of a process.
+    # never from input, and is the same text for every command of a process (the refs
+    # left out are one JSON parameter).
     parts = ["(SELECT role FROM grants WHERE team_id = ? AND user_id = ?)"]
     params: list[object] = [team_id, user_id]
     for kind, (window, cap) in limits.items():
         scope = (team_id, user_id, kind, at - window)
         parts.append(
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_WINDOW} "  # noqa: S608
-            "AND substr(ref, 1, ?) != ? LIMIT ?))"
+            "AND ref NOT IN (SELECT value FROM json_each(?)) LIMIT ?))"
         )
-        params += [*scope, len(mine), mine, cap]
+        params += [*scope, json.dumps(list(apart.get(kind, {}))), cap]
         parts.append(
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM rate_events WHERE {_STALE} LIMIT ?))"  # noqa: S608
         )
@@ -70,6 +73,7 @@ def standing(
         row[0],
         {kind: counts[2 * i] for i, kind in enumerate(limits)},
         frozenset(kind for i, kind in enumerate(limits) if counts[2 * i + 1] >= STALE),
+        apart,
     )
 
 
@@ -100,6 +104,8 @@ def record(
             (team_id, user_id, kind, expired_before),
         )
     conn.execute(
-        "INSERT INTO rate_events (team_id, user_id, kind, at, ref) VALUES (?, ?, ?, ?, ?)",
+        # Ignored when a second audit row of the same transaction carries the same event.
+        "INSERT OR IGNORE INTO rate_events (team_id, user_id, kind, at, ref) "
+        "VALUES (?, ?, ?, ?, ?)",
         (team_id, user_id, kind, at, ref),
     )
