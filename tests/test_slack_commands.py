@@ -138,3 +138,13 @@ def test_a_command_is_parsed_and_authorized_once(world, monkeypatch, text):
         world.wait_response(path)
     world.executor.drain(5)
     assert planned == [text]
+
+
+def test_a_command_during_shutdown_is_told_to_try_again(world):
+    """Once the executor has stopped taking work (shutdown drains it), a command is
+    answered in its ack, not with an error and not with silence."""
+    world.executor.drain(5)
+    response, _ = world.command("org")
+    assert response.status == 200
+    body = json.loads(response.body)
+    assert "restarting and did not run this" in body["text"]

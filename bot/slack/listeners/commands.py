@@ -27,6 +27,7 @@ from bot import logs
 from bot.core import forms, render
 from bot.core.context import Invocation
 from bot.core.engine import Engine, Plan
+from bot.core.replies import Reply
 from bot.slack.decode import decode
 from bot.slack.home import HomePublisher
 from bot.slack.listeners.forms import open_form
@@ -34,6 +35,7 @@ from bot.slack.payloads import ack_body, message
 from bot.slack.responder import Responder
 
 COMMAND = "/xbooker"
+STOPPING = ":hourglass: xbooker-bot is restarting and did not run this; try again in a moment."
 log = logging.getLogger(__name__)
 
 
@@ -70,12 +72,17 @@ def register(
         plan = engine.plan(invocation(body))
         trigger = str(body.get("trigger_id") or "")
         form = wants_form(plan) if trigger else None
+        response_url = str(body.get("response_url", ""))
+        try:
+            executor.submit(work, plan, form, trigger, response_url)
+        except RuntimeError:  # shutting down: the executor has stopped taking work
+            log.warning("a command arrived while shutting down (ref %s)", plan.inv.correlation)
+            ack(**ack_body(Reply.note(STOPPING)))
+            return
         if form is None and plan.reply is not None:
             ack(**ack_body(plan.reply))
         else:
             ack()
-        response_url = str(body.get("response_url", ""))
-        executor.submit(work, plan, form, trigger, response_url)
 
     def work(plan: Plan, form: str | None, trigger: str, response_url: str) -> None:
         inv = plan.inv
