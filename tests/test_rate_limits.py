@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -261,3 +262,41 @@ def test_an_event_whose_transaction_rolled_back_is_not_counted(make_world, sim):
     raw.execute("DROP TRIGGER t_fail")
     raw.close()
     assert "Request *#" in world.handle(f"members remove {ids[1]}", user=ADMIN).text
+
+
+def test_a_reservation_dropped_after_a_plan_saw_it_does_not_refuse(make_world, sim):
+    """A request refused while being prepared opens none: a plan made while it ran must
+    not count it against the request limit."""
+    world = make_world(XBOOKER_BOT_REQUEST_RATE="2")
+    ids = sorted(m["id"] for m in sim.members.values() if m["role"] == "member")
+    assert "Request *#" in world.handle(f"members remove {ids[0]}", user=ADMIN).text
+    sim.latency = 0.5  # the refused request is still preparing while the next is planned
+    refused: list[str] = []
+    other = threading.Thread(
+        target=lambda: refused.append(world.handle("members remove nobody@x.example", ADMIN).text)
+    )
+    other.start()
+    time.sleep(0.2)
+    plan = world.engine.plan(Invocation(TEAM, ADMIN, f"members remove {ids[1]}"))
+    other.join()
+    assert "Request *#" not in refused[0]
+    sim.latency = 0
+    assert "Request *#" in world.engine.execute(plan).text
+
+
+def test_reads_are_counted_while_the_store_fails_to_record_them(make_world, sim):
+    """A read that reached X Booker counts even if its audit row could not commit: a
+    failing store must not make reads unlimited."""
+    world = make_world(XBOOKER_BOT_USER_RATE="2")
+    raw = sqlite3.connect(world.store.path)
+    raw.executescript(
+        "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE t_child (p INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+        "CREATE TRIGGER t_fail AFTER INSERT ON rate_events "
+        "BEGIN INSERT INTO t_child VALUES (1); END;"
+    )
+    raw.close()
+    sim.reset_counters()
+    texts = [world.handle("org", user=VIEWER).text for _ in range(5)]
+    assert sim.count("show organization") == 2
+    assert all("Try again in" in text for text in texts[2:])

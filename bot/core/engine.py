@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from bot import logs
 from bot.config import ConfigError
-from bot.core import registry, render
+from bot.core import ratelimit, registry, render
 from bot.core.allowlist import AccessError
 from bot.core.approvals import Approvals
 from bot.core.context import Invocation, Runtime, Services, UserError
@@ -225,11 +225,13 @@ class Engine:
         command, args = plan.parsed.command, plan.parsed.args
         detail = plan.detail
         if gated:
+            ratelimit.reaching()  # preparing a request reads X Booker
             return self.approvals.request(inv, command, args)
         sends_write = command.writes and command.operation is not None
         if sends_write:
             self._audit(inv, command.name, "sending", detail)
         try:
+            ratelimit.reaching()
             result = command.run(self.runtime, inv, args)
         except errors.OutcomeUnknownError as exc:
             unknown = {**detail, "status": exc.status, "message": exc.message}

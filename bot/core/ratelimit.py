@@ -19,9 +19,9 @@ for them:
   "requested" row of an approval request): ``Services`` finds the command's
   reservation through a context variable set on the thread running it.
 * **release**: when the command is done, a reservation whose row was committed stays
-  in memory until it leaves the window (it is one of this process's events now); one
-  that never was (the command failed before it reached X Booker, or its transaction
-  rolled back) is dropped.
+  in memory until it leaves the window (it is one of this process's events now), and
+  so does a call to X Booker whose row a failing store lost; any other (the command
+  stopped before X Booker, a request whose transaction rolled back) is dropped.
 
 Commands answered without X Booker (help, usage, refusals, access, audit,
 approvals decisions) never reserve. Another process's events count from the next
@@ -123,7 +123,8 @@ class Held:
     at: float
     refs: dict[str, str]  # kind -> ref
     prune: set[str]  # kinds whose events from before the window are to be dropped
-    written: set[str] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)  # kinds whose row has committed
+    reached: bool = False  # the command went on to X Booker (see :func:`reaching`)
 
     def record_in(self, conn: sqlite3.Connection, entry: audit.Entry, on_commit: OnCommit) -> None:
         """Store the events this audit row shows happened, in its transaction; they count
@@ -149,6 +150,15 @@ def record_in(conn: sqlite3.Connection, entry: audit.Entry, on_commit: OnCommit)
     held = _held.get()
     if held is not None:
         held.record_in(conn, entry, on_commit)
+
+
+def reaching() -> None:
+    """The running command is about to call X Booker: its ``xbooker`` event counts from
+    now on, even if no row of it ever commits (a store that fails after the call must
+    not make reads unlimited)."""
+    held = _held.get()
+    if held is not None:
+        held.reached = True
 
 
 SWEEP_EVERY = 1024  # reservations between sweeps of the in-memory events
@@ -233,9 +243,11 @@ class Limiter:
         if standing.others.get(limit.kind, 0) + len(mine) < allowed:
             return
         # Over, as the plan counted: count again from every event's time (a read, but
-        # only for a refusal), since some may have left the window since the plan.
+        # only for a refusal), since some may have left the window since the plan, and
+        # a reservation the plan saw may have been dropped unrecorded since.
         store = self._svc.store
-        events = sorted({**rates.times(store, *key, since), **mine}.values())
+        now_mine = {ref: at for ref, at in self._mine.get(key, {}).items() if at > since}
+        events = sorted({**rates.times(store, *key, since), **now_mine}.values())
         if len(events) < allowed:
             return
         # One more fits once all but allowed - 1 of these have left the window.
@@ -246,11 +258,11 @@ class Limiter:
         raise RateLimited(limit, len(events), allowed, wait)
 
     def _release(self, held: Held) -> None:
-        """A recorded event stays counted until it leaves the window; an unrecorded
-        reservation is dropped."""
+        """A recorded event stays counted until it leaves the window, and so does a call
+        to X Booker; any other reservation is dropped."""
         with self._lock:
             for kind, ref in held.refs.items():
-                if kind in held.written:
+                if kind in held.written or (kind == XBOOKER.kind and held.reached):
                     continue
                 key = (held.team_id, held.user_id, kind)
                 mine = self._mine.get(key, {})
