@@ -35,6 +35,20 @@ def refusals(world: World) -> list[dict]:
     ]
 
 
+def fail_commits_with_rate_rows(world: World) -> sqlite3.Connection:
+    """Make SQLite refuse the COMMIT of every transaction that writes a rate-limit row (a
+    deferred foreign key, violated by a trigger on the row); drop trigger ``t_fail`` on
+    the returned connection to end it."""
+    raw = sqlite3.connect(world.store.path)
+    raw.executescript(
+        "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE t_child (p INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+        "CREATE TRIGGER t_fail AFTER INSERT ON rate_events "
+        "BEGIN INSERT INTO t_child VALUES (1); END;"
+    )
+    return raw
+
+
 @pytest.fixture
 def make_world(sim_server, fake_slack, tmp_path):
     made: list[World] = []
@@ -245,16 +259,9 @@ def test_a_clock_stepped_forward_and_back_does_not_forget_events(make_world, sim
 
 def test_an_event_whose_transaction_rolled_back_is_not_counted(make_world, sim):
     """A request whose transaction failed at COMMIT changed nothing, so it does not
-    count against the hourly request limit either (a deferred foreign key, violated by a
-    trigger on the rate row, makes SQLite refuse that COMMIT)."""
+    count against the hourly request limit either."""
     world = make_world(XBOOKER_BOT_REQUEST_RATE="1")
-    raw = sqlite3.connect(world.store.path)
-    raw.executescript(
-        "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);"
-        "CREATE TABLE t_child (p INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
-        "CREATE TRIGGER t_fail AFTER INSERT ON rate_events "
-        "BEGIN INSERT INTO t_child VALUES (1); END;"
-    )
+    raw = fail_commits_with_rate_rows(world)
     ids = sorted(m["id"] for m in sim.members.values() if m["role"] == "member")
     failed = world.handle(f"members remove {ids[0]}", user=ADMIN).text
     assert "Request *#" not in failed
@@ -288,13 +295,7 @@ def test_reads_are_counted_while_the_store_fails_to_record_them(make_world, sim)
     """A read that reached X Booker counts even if its audit row could not commit: a
     failing store must not make reads unlimited."""
     world = make_world(XBOOKER_BOT_USER_RATE="2")
-    raw = sqlite3.connect(world.store.path)
-    raw.executescript(
-        "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);"
-        "CREATE TABLE t_child (p INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
-        "CREATE TRIGGER t_fail AFTER INSERT ON rate_events "
-        "BEGIN INSERT INTO t_child VALUES (1); END;"
-    )
+    raw = fail_commits_with_rate_rows(world)
     raw.close()
     sim.reset_counters()
     texts = [world.handle("org", user=VIEWER).text for _ in range(5)]
