@@ -178,7 +178,8 @@ class Limiter:
         self._serial = itertools.count()
 
     def standing(self, inv: Invocation) -> rates.Standing:
-        """The user's grant and the events of others, read once when a command is planned."""
+        """The user's grant and the events this process does not hold in memory, read once
+        when a command is planned."""
         settings = self._svc.settings
         limits = {
             limit.kind: (limit.window, limit.allowed(settings))
