@@ -4,10 +4,10 @@ decoded text → parse (registry) → authorize (allow-list) → approval gate �
 execute (X Booker client) → render → reply, with an audit row for each.
 
 The work is split in two so that Slack can be answered at once: :meth:`plan`
-does only local reads (the grant, the registry) and decides whether the answer
-is already known (help, a usage error, a refusal); :meth:`execute` does the
-writes and the network calls. The console and tests call :meth:`handle`, which
-does both.
+does only local reads (the grant and the rate-limit counts, the registry) and
+decides whether the answer is already known (help, a usage error, a refusal);
+:meth:`execute` does the writes and the network calls. The console and tests call
+:meth:`handle`, which does both.
 
 Both halves run inside the command's log scope (its correlation id and name on
 every log line), and :meth:`execute` applies the per-user rate limits
@@ -50,7 +50,8 @@ class Plan:
     reply: Reply | None = None  # known without work: help, usage, refusal
     outcome: str = "allowed"
     detail: dict = field(default_factory=dict)
-    standing: rates.Standing | None = None  # the grant and rate-limit counts, as read
+    # The grant and rate-limit counts as read; set on every plan that gets to execute.
+    standing: rates.Standing | None = None
 
 
 def typed(text: str) -> str:
@@ -201,9 +202,9 @@ class Engine:
         gated = self._needs_approval(plan.parsed)
         kinds = ("request",) if gated else ()
         kinds += ("xbooker",) if command.operation is not None else ()
-        standing = plan.standing or self.limits.standing(plan.inv)
+        assert plan.standing is not None
         try:
-            with self.limits.hold(plan.inv, kinds, standing):
+            with self.limits.hold(plan.inv, kinds, plan.standing):
                 return self._run(plan, gated)
         except RateLimited as limited:
             inv = plan.inv

@@ -164,6 +164,11 @@ def reaching() -> None:
 SWEEP_EVERY = 1024  # reservations between sweeps of the in-memory events
 
 
+def _within(events: dict[str, float], since: float) -> dict[str, float]:
+    """The events (ref -> time) after ``since``."""
+    return {ref: at for ref, at in events.items() if at > since}
+
+
 class Limiter:
     def __init__(self, svc: Services) -> None:
         self._svc = svc
@@ -239,15 +244,14 @@ class Limiter:
         since = now - limit.window
         # This process's events, as the plan left them out of its count and as they are
         # now (some may have been recorded, or forgotten, since).
-        known = {**standing.apart.get(limit.kind, {}), **self._mine.get(key, {})}
-        mine = {ref: at for ref, at in known.items() if at > since}
+        mine = _within({**standing.apart.get(limit.kind, {}), **self._mine.get(key, {})}, since)
         if standing.others.get(limit.kind, 0) + len(mine) < allowed:
             return
         # Over, as the plan counted: count again from every event's time (a read, but
         # only for a refusal), since some may have left the window since the plan, and
         # a reservation the plan saw may have been dropped unrecorded since.
         store = self._svc.store
-        now_mine = {ref: at for ref, at in self._mine.get(key, {}).items() if at > since}
+        now_mine = _within(self._mine.get(key, {}), since)
         events = sorted({**rates.times(store, *key, since), **now_mine}.values())
         if len(events) < allowed:
             return
@@ -274,8 +278,7 @@ class Limiter:
     def _sweep(self, now: float) -> None:
         """Forget events that have left their window (the lock is held)."""
         for key in list(self._mine):
-            since = now - LIMITS[key[2]].window
-            kept = {ref: at for ref, at in self._mine[key].items() if at > since}
+            kept = _within(self._mine[key], now - LIMITS[key[2]].window)
             if kept:
                 self._mine[key] = kept
             else:

@@ -15,10 +15,11 @@ from bot.core.engine import Plan
 
 
 class Plans:
-    """Plans made by acks, waiting for their lazy listeners. Bounded: a plan whose
-    listener never ran is dropped oldest first, and the listener then plans again."""
+    """Plans made by acks, waiting for their lazy listeners. Bounded: plans whose
+    listener never ran are dropped oldest first (a listener that finds no plan does
+    nothing, as when its ack refused the submission)."""
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 1024) -> None:
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._lock = threading.Lock()
         self._limit = limit

@@ -82,7 +82,7 @@ def open_form(
 
 
 def register(app: App, engine: Engine, client: WebClient, homes: HomePublisher) -> None:
-    plans = Plans(limit=1024)
+    plans = Plans()
     direct = Direct(client)
 
     def check_form(ack: Ack, body: dict) -> None:
