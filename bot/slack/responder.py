@@ -1,8 +1,8 @@
-"""Replies through ``response_url`` over one pooled HTTP client.
+"""Replies through ``response_url`` over pooled connections (:mod:`bot.httppool`).
 
 Bolt's ``respond()`` opens a new connection (and, in production, a new TLS
-session) for every reply; a pooled client keeps connections to Slack alive,
-which is most of the CPU a lookup costs after its ack. The URL comes from a
+session) for every reply, which would be most of the CPU a lookup costs after its
+ack; pooled connections to Slack stay alive between replies. The URL comes from a
 signed payload, and it is still only ever Slack's (or loopback, for tests):
 a forged or mistaken URL never makes the bot post elsewhere.
 
@@ -22,6 +22,7 @@ import httpx
 
 from bot.core.replies import code
 from bot.core.text import clip
+from bot.httppool import ClientPool
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,8 @@ def _allowed_host(scheme: str, host: str) -> bool:
 
 class Responder:
     def __init__(self, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        self._http = ClientPool(
+            lambda limits: httpx.Client(timeout=timeout, follow_redirects=False, limits=limits)
         )
 
     def send(self, url: str, payload: dict, reference: str) -> bool:

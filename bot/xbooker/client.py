@@ -1,9 +1,9 @@
 """Typed methods for every operation of docs/xbooker-api.md ("What we assume").
 
-One ``httpx.Client`` for delegated calls, with the token manager as its
-``httpx.Auth``; token calls go through a second client with tighter timeouts so
-a slow API cannot starve renewals. No argument can change the URL: member ids
-are validated and every path segment is percent-encoded.
+Delegated calls go through a pool of httpx clients (:mod:`bot.httppool`), with the
+token manager as their ``httpx.Auth``; token calls go through a client of their own
+with tighter timeouts so a slow API cannot starve renewals. No argument can change
+the URL: member ids are validated and every path segment is percent-encoded.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.config import XBookerCredentials
+from bot.httppool import ClientPool
 from bot.store.database import Store
 from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -66,7 +67,7 @@ class XBookerClient:
         self._api_url = self.base_url + "/delegated/v1"
         self._retry = retry or RetryPolicy()
         self._auth_http = new_http_client(auth_timeout)
-        self._http = new_http_client(api_timeout)
+        self._http = ClientPool(lambda limits: new_http_client(api_timeout, limits))
         key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
         self.tokens = TokenManager(
             self._auth_http,

@@ -1,0 +1,150 @@
+"""The client pool lends one client per request, most recently used first, keeps at
+most ``idle`` of them, and never lends a client to two requests at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from bot.httppool import ClientPool
+from tests.helpers import run_threads
+
+
+class _Peers(ThreadingHTTPServer):
+    """Answers every request, noting the client port it came from (one per connection)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.ports: list[int] = []
+        self.gate = threading.Event()  # cleared: requests wait until it is set
+        self.gate.set()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Peers
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.ports.append(self.client_address[1])
+        self.server.gate.wait(10)
+        body = b"close" if self.path == "/close" else b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        if self.path == "/close":  # the server ends the connection after this answer
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def peers() -> Iterator[_Peers]:
+    server = _Peers()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+class _Made:
+    """The pool's factory, keeping every client it made."""
+
+    def __init__(self) -> None:
+        self.clients: list[httpx.Client] = []
+
+    def __call__(self, limits: httpx.Limits) -> httpx.Client:
+        client = httpx.Client(timeout=5, limits=limits)
+        self.clients.append(client)
+        return client
+
+
+def test_one_after_another_reuses_one_connection(peers):
+    made = _Made()
+    pool = ClientPool(made)
+    try:
+        for _ in range(5):
+            assert pool.get(peers.url).text == "ok"
+    finally:
+        pool.close()
+    assert len(made.clients) == 1
+    assert len(set(peers.ports)) == 1  # one keep-alive connection served all five
+
+
+def test_concurrent_requests_get_clients_of_their_own(peers):
+    made = _Made()
+    pool = ClientPool(made, idle=3)
+    peers.gate.clear()  # hold every request until all eight are in
+    threading.Timer(0.5, peers.gate.set).start()
+    try:
+        answers = run_threads(8, lambda: pool.get(peers.url).text)
+        assert answers == ["ok"] * 8
+        assert len(made.clients) == 8 and len(set(peers.ports)) == 8
+        # Eight came back; the five used least recently were closed, three wait.
+        assert sum(c.is_closed for c in made.clients) == 5
+        assert pool.get(peers.url).text == "ok"
+        assert len(made.clients) == 8  # served by one of those waiting
+    finally:
+        pool.close()
+    assert all(c.is_closed for c in made.clients)
+
+
+def test_most_recently_used_first(peers):
+    made = _Made()
+    pool = ClientPool(made)
+    peers.gate.clear()
+    threading.Timer(0.3, peers.gate.set).start()
+    try:
+        run_threads(2, lambda: pool.get(peers.url))
+        first, second = peers.ports[-2:]
+        pool.get(peers.url)
+        # The client put back last serves next: its connection has been idle the least.
+        assert peers.ports[-1] in (first, second)
+        latest = peers.ports[-1]
+        pool.get(peers.url)
+        assert peers.ports[-1] == latest
+    finally:
+        pool.close()
+
+
+def test_a_failed_request_gives_its_client_back(peers):
+    made = _Made()
+    pool = ClientPool(made)
+    try:
+        with pytest.raises(httpx.ConnectError):
+            pool.get("http://127.0.0.1:9/")  # nothing listens on the discard port
+        assert pool.get(peers.url).text == "ok"
+        assert pool.get(peers.url + "close").text == "close"  # the server hangs up after
+        assert pool.get(peers.url).text == "ok"  # the client reconnects
+    finally:
+        pool.close()
+    assert len(made.clients) == 1
+
+
+def test_closed_pool_refuses_and_closes_what_comes_back(peers):
+    made = _Made()
+    pool = ClientPool(made)
+    peers.gate.clear()
+    lent = threading.Thread(target=lambda: pool.get(peers.url))
+    lent.start()
+    while not peers.ports:  # the request is in the server: its client is out
+        threading.Event().wait(0.01)
+    pool.close()
+    peers.gate.set()
+    lent.join(10)
+    assert made.clients and all(c.is_closed for c in made.clients)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.get(peers.url)
