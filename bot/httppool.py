@@ -1,4 +1,4 @@
-"""HTTP clients lent out one request at a time, the most recently used first.
+"""HTTP connections lent out one request at a time, the most recently used first.
 
 httpx's own pool is one pool for every thread of the process. On each request it
 walks every connection it keeps, twice, and asks the kernel of each idle one
@@ -7,14 +7,14 @@ idle connections once per connection. On a busy server, where the commands in
 flight each keep a connection, that is dozens of system calls per request, and each
 hands the interpreter lock to another thread and has to win it back.
 ``bench/e2e.py`` measured a third fewer voluntary context switches per command, and
-a sixth more commands a second, with the pool below.
+a tenth more commands a second, with the pool below.
 
-So the bot keeps a stack of httpx clients of one connection each: a request takes
-the client on top (or makes one), and puts it back when its response has been read.
-A stack, not a queue: under light load the same few clients, whose connections are
-still alive, serve every request, where a queue would rotate through all of them
-and let each connection's keep-alive run out (a new TLS handshake per request).
-Past ``idle`` clients waiting, the least recently used is closed.
+So the bot keeps a stack of httpx clients (or transports) of one connection each: a
+request takes the one on top (or makes one), and puts it back when its response has
+been read. A stack, not a queue: under light load the same few connections, still
+alive, serve every request, where a queue would rotate through all of them and let
+each one's keep-alive run out (a new TLS handshake per request). Past ``idle``
+waiting, the least recently used is closed.
 
 ``deque``'s ``append``, ``pop`` and ``popleft`` are atomic, so lending takes no lock.
 """
@@ -23,50 +23,53 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
 import httpx
 
 ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
-class ClientPool:
-    """Sends like an ``httpx.Client`` (``request``, ``get``, ``post``, ``close``)."""
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
-    def __init__(self, make: Callable[[httpx.Limits], httpx.Client], *, idle: int = 16) -> None:
-        """``make(limits)``: a new client with those connection limits."""
+
+T = TypeVar("T", bound=_Closable)
+R = TypeVar("R")
+
+
+class Lender(Generic[T]):
+    """A stack of ``make()``'s, each used by one request at a time."""
+
+    def __init__(self, make: Callable[[], T], *, idle: int = 16) -> None:
+        """``make()``: a new client or transport of one connection (:data:`ONE_CONNECTION`)."""
         self._make = make
-        self._idle: deque[httpx.Client] = deque()
+        self._idle: deque[T] = deque()
         self._keep = idle
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"ClientPool({len(self._idle)} idle)"
+        return f"Lender({len(self._idle)} idle)"
 
-    def request(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+    def use(self, send: Callable[[T], R]) -> R:
+        """``send(lent)``, which must have read its response when it returns."""
         if self._closed:
-            raise RuntimeError("Cannot send a request, as the client pool has been closed.")
+            raise RuntimeError("Cannot send a request, as the connections have been closed.")
         try:
-            client = self._idle.pop()
+            lent = self._idle.pop()
         except IndexError:
-            client = self._make(ONE_CONNECTION)
+            lent = self._make()
         try:
-            return client.request(method, url, **kwargs)
+            return send(lent)
         finally:
-            self._give_back(client)
+            self._give_back(lent)
 
-    def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def _give_back(self, client: httpx.Client) -> None:
+    def _give_back(self, lent: T) -> None:
         if self._closed:
-            client.close()
+            lent.close()
             return
-        self._idle.append(client)
-        if self._closed:  # closed while this client was out: close it with the rest
+        self._idle.append(lent)
+        if self._closed:  # closed while this one was out: close it with the rest
             self.close()
         elif len(self._idle) > self._keep:
             try:
@@ -76,7 +79,7 @@ class ClientPool:
             oldest.close()
 
     def close(self) -> None:
-        """Close the waiting clients now, and each lent one when it comes back."""
+        """Close those waiting now, and each lent one when it comes back."""
         self._closed = True
         while True:
             try:

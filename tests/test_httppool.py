@@ -1,5 +1,5 @@
-"""The client pool lends one client per request, most recently used first, keeps at
-most ``idle`` of them, and never lends a client to two requests at once."""
+"""The lender lends one client per request, most recently used first, keeps at most
+``idle`` of them, and never lends a client to two requests at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from bot.httppool import ClientPool
+from bot.httppool import ONE_CONNECTION, Lender
 from tests.helpers import run_threads
 
 
@@ -61,23 +61,27 @@ def peers() -> Iterator[_Peers]:
 
 
 class _Made:
-    """The pool's factory, keeping every client it made."""
+    """The lender's factory, keeping every client it made."""
 
     def __init__(self) -> None:
         self.clients: list[httpx.Client] = []
 
-    def __call__(self, limits: httpx.Limits) -> httpx.Client:
-        client = httpx.Client(timeout=5, limits=limits)
+    def __call__(self) -> httpx.Client:
+        client = httpx.Client(timeout=5, limits=ONE_CONNECTION)
         self.clients.append(client)
         return client
 
 
+def get(pool: Lender[httpx.Client], url: str) -> httpx.Response:
+    return pool.use(lambda client: client.get(url))
+
+
 def test_one_after_another_reuses_one_connection(peers):
     made = _Made()
-    pool = ClientPool(made)
+    pool = Lender(made)
     try:
         for _ in range(5):
-            assert pool.get(peers.url).text == "ok"
+            assert get(pool, peers.url).text == "ok"
     finally:
         pool.close()
     assert len(made.clients) == 1
@@ -86,16 +90,16 @@ def test_one_after_another_reuses_one_connection(peers):
 
 def test_concurrent_requests_get_clients_of_their_own(peers):
     made = _Made()
-    pool = ClientPool(made, idle=3)
+    pool = Lender(made, idle=3)
     peers.gate.clear()  # hold every request until all eight are in
     threading.Timer(0.5, peers.gate.set).start()
     try:
-        answers = run_threads(8, lambda: pool.get(peers.url).text)
+        answers = run_threads(8, lambda: get(pool, peers.url).text)
         assert answers == ["ok"] * 8
         assert len(made.clients) == 8 and len(set(peers.ports)) == 8
         # Eight came back; the five used least recently were closed, three wait.
         assert sum(c.is_closed for c in made.clients) == 5
-        assert pool.get(peers.url).text == "ok"
+        assert get(pool, peers.url).text == "ok"
         assert len(made.clients) == 8  # served by one of those waiting
     finally:
         pool.close()
@@ -104,17 +108,17 @@ def test_concurrent_requests_get_clients_of_their_own(peers):
 
 def test_most_recently_used_first(peers):
     made = _Made()
-    pool = ClientPool(made)
+    pool = Lender(made)
     peers.gate.clear()
     threading.Timer(0.3, peers.gate.set).start()
     try:
-        run_threads(2, lambda: pool.get(peers.url))
+        run_threads(2, lambda: get(pool, peers.url))
         first, second = peers.ports[-2:]
-        pool.get(peers.url)
+        get(pool, peers.url)
         # The client put back last serves next: its connection has been idle the least.
         assert peers.ports[-1] in (first, second)
         latest = peers.ports[-1]
-        pool.get(peers.url)
+        get(pool, peers.url)
         assert peers.ports[-1] == latest
     finally:
         pool.close()
@@ -122,13 +126,13 @@ def test_most_recently_used_first(peers):
 
 def test_a_failed_request_gives_its_client_back(peers):
     made = _Made()
-    pool = ClientPool(made)
+    pool = Lender(made)
     try:
         with pytest.raises(httpx.ConnectError):
-            pool.get("http://127.0.0.1:9/")  # nothing listens on the discard port
-        assert pool.get(peers.url).text == "ok"
-        assert pool.get(peers.url + "close").text == "close"  # the server hangs up after
-        assert pool.get(peers.url).text == "ok"  # the client reconnects
+            get(pool, "http://127.0.0.1:9/")  # nothing listens on the discard port
+        assert get(pool, peers.url).text == "ok"
+        assert get(pool, peers.url + "close").text == "close"  # the server hangs up after
+        assert get(pool, peers.url).text == "ok"  # the client reconnects
     finally:
         pool.close()
     assert len(made.clients) == 1
@@ -136,9 +140,9 @@ def test_a_failed_request_gives_its_client_back(peers):
 
 def test_closed_pool_refuses_and_closes_what_comes_back(peers):
     made = _Made()
-    pool = ClientPool(made)
+    pool = Lender(made)
     peers.gate.clear()
-    lent = threading.Thread(target=lambda: pool.get(peers.url))
+    lent = threading.Thread(target=lambda: get(pool, peers.url))
     lent.start()
     while not peers.ports:  # the request is in the server: its client is out
         threading.Event().wait(0.01)
@@ -147,4 +151,4 @@ def test_closed_pool_refuses_and_closes_what_comes_back(peers):
     lent.join(10)
     assert made.clients and all(c.is_closed for c in made.clients)
     with pytest.raises(RuntimeError, match="closed"):
-        pool.get(peers.url)
+        get(pool, peers.url)

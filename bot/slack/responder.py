@@ -22,7 +22,7 @@ import httpx
 
 from bot.core.replies import code
 from bot.core.text import clip
-from bot.httppool import ClientPool
+from bot.httppool import ONE_CONNECTION, Lender
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,11 @@ def _allowed_host(scheme: str, host: str) -> bool:
 
 class Responder:
     def __init__(self, timeout: float = 10.0) -> None:
-        self._http = ClientPool(
-            lambda limits: httpx.Client(timeout=timeout, follow_redirects=False, limits=limits)
-        )
+        # Transports, not clients: a reply needs none of what a client adds (base URL,
+        # cookies, auth, redirects, which must not be followed anyway), and the client's
+        # layers cost a reply about as much CPU as the transport's own work.
+        self._transports = Lender(lambda: httpx.HTTPTransport(limits=ONE_CONNECTION))
+        self._timeout = httpx.Timeout(timeout).as_dict()
 
     def send(self, url: str, payload: dict, reference: str) -> bool:
         """Post one reply; failures are logged (never with the URL) and reported."""
@@ -70,8 +72,10 @@ class Responder:
         """None when Slack took it; Slack's reason when it refused it (a 4xx, worth one
         text-only retry); "" when anything else went wrong."""
         try:
-            response = self._http.post(url, json=payload)
-        except httpx.HTTPError as exc:
+            timeout = {"timeout": self._timeout}
+            request = httpx.Request("POST", url, json=payload, extensions=timeout)
+            response = self._transports.use(lambda transport: _sent(transport, request))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             log.warning(
                 "reply through response_url failed: %s (ref %s)", type(exc).__name__, reference
             )
@@ -88,4 +92,14 @@ class Responder:
         return (reason or f"HTTP {response.status_code}") if response.status_code < 500 else ""
 
     def close(self) -> None:
-        self._http.close()
+        self._transports.close()
+
+
+def _sent(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+    """The response, read, so that its connection is free again."""
+    response = transport.handle_request(request)
+    try:
+        response.read()
+    finally:
+        response.close()
+    return response

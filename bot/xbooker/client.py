@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.config import XBookerCredentials
-from bot.httppool import ClientPool
+from bot.httppool import ONE_CONNECTION, Lender
 from bot.store.database import Store
 from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -67,7 +67,7 @@ class XBookerClient:
         self._api_url = self.base_url + "/delegated/v1"
         self._retry = retry or RetryPolicy()
         self._auth_http = new_http_client(auth_timeout)
-        self._http = ClientPool(lambda limits: new_http_client(api_timeout, limits))
+        self._http = Lender(lambda: new_http_client(api_timeout, ONE_CONNECTION))
         key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
         self.tokens = TokenManager(
             self._auth_http,
@@ -166,7 +166,11 @@ class XBookerClient:
             path = path.replace("{id}", _segment(check_member_id(member_id or "")))
         url = self._api_url + path
         return send(
-            lambda: self._http.request(op.method, url, params=params, json=json, auth=self._auth),
+            lambda: self._http.use(
+                lambda client: client.request(
+                    op.method, url, params=params, json=json, auth=self._auth
+                )
+            ),
             operation=op.name,
             idempotent=not op.write,
             policy=self._retry,
