@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -49,3 +53,91 @@ def test_send_refuses_and_reports(fake_slack):
     text = stream.getvalue()
     assert "evil.example" not in text and "/response/" not in text
     assert "HTTP 404" in text and "(ref ref4)" in text
+
+
+class _Slack(ThreadingHTTPServer):
+    """A response_url endpoint that records each request; ``answer`` picks the reply."""
+
+    daemon_threads = True
+
+    def __init__(self, answer: str = "ok") -> None:
+        self.answer = answer
+        self.seen: list[tuple[str, dict, bytes, int]] = []  # path, headers, body, client port
+        super().__init__(("127.0.0.1", 0), _SlackHandler)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # the client gave up on a slow answer: expected here
+
+
+class _SlackHandler(BaseHTTPRequestHandler):
+    server: _Slack
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.server.seen.append((self.path, dict(self.headers), body, self.client_address[1]))
+        if self.server.answer == "slow":
+            time.sleep(2)
+        if self.server.answer == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "/stolen")
+            self.send_header("Content-Length", "0")
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+        self.end_headers()
+        if self.server.answer != "redirect":
+            self.wfile.write(b"ok")
+
+
+@pytest.fixture
+def slack_endpoint():
+    server = _Slack()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_replies_are_json_over_one_kept_connection(slack_endpoint):
+    responder = Responder()
+    try:
+        for n in range(3):
+            assert responder.send(slack_endpoint.url(f"/r/{n}"), {"text": "héllo ✓"}, "ref")
+    finally:
+        responder.close()
+    paths = [path for path, _, _, _ in slack_endpoint.seen]
+    assert paths == ["/r/0", "/r/1", "/r/2"]
+    _, headers, body, _ = slack_endpoint.seen[0]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith("xbooker-bot/")
+    assert json.loads(body) == {"text": "héllo ✓"}
+    assert len({port for _, _, _, port in slack_endpoint.seen}) == 1  # kept alive
+
+
+def test_a_redirect_is_not_followed(slack_endpoint):
+    slack_endpoint.answer = "redirect"
+    responder = Responder()
+    try:
+        assert not responder.send(slack_endpoint.url("/r/moved"), {"text": "hi"}, "ref")
+    finally:
+        responder.close()
+    assert [path for path, _, _, _ in slack_endpoint.seen] == ["/r/moved"]
+
+
+def test_a_reply_slack_does_not_answer_gives_up_at_the_timeout(slack_endpoint):
+    slack_endpoint.answer = "slow"
+    responder = Responder(timeout=0.3)
+    started = time.monotonic()
+    try:
+        assert not responder.send(slack_endpoint.url("/r/slow"), {"text": "hi"}, "ref")
+    finally:
+        responder.close()
+    assert time.monotonic() - started < 1.5

@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot import __version__
 from bot.core.replies import code
 from bot.core.text import clip
 from bot.httppool import ONE_CONNECTION, Lender
 
 log = logging.getLogger(__name__)
+_HEADERS = {"User-Agent": f"xbooker-bot/{__version__}"}
 
 
 def _allowed(url: str) -> bool:
@@ -73,7 +75,7 @@ class Responder:
         text-only retry); "" when anything else went wrong."""
         try:
             timeout = {"timeout": self._timeout}
-            request = httpx.Request("POST", url, json=payload, extensions=timeout)
+            request = httpx.Request("POST", url, json=payload, headers=_HEADERS, extensions=timeout)
             response = self._transports.use(lambda transport: _sent(transport, request))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             log.warning(

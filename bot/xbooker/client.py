@@ -1,8 +1,9 @@
 """Typed methods for every operation of docs/xbooker-api.md ("What we assume").
 
-Delegated calls go through a pool of httpx clients (:mod:`bot.httppool`), with the
-token manager as their ``httpx.Auth``; token calls go through a client of their own
-with tighter timeouts so a slow API cannot starve renewals. No argument can change
+Delegated calls go straight to httpx transports of one connection each, lent one
+per request (:mod:`bot.httppool`), with the token manager as their ``httpx.Auth``
+(:func:`bot.xbooker.transport.authorized`); token calls go through an httpx client
+of their own with tighter timeouts so a slow API cannot starve renewals. No argument can change
 the URL: member ids are validated and every path segment is percent-encoded.
 """
 
@@ -26,10 +27,19 @@ from bot.xbooker.operations import (
     Operation,
 )
 from bot.xbooker.tokens import TokenManager, Windows, XBookerAuth
-from bot.xbooker.transport import Observer, RetryPolicy, Unobserved, new_http_client, send
+from bot.xbooker.transport import (
+    USER_AGENT,
+    Observer,
+    RetryPolicy,
+    Unobserved,
+    authorized,
+    new_http_client,
+    send,
+)
 
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 API_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 AUTH_TIMEOUT = httpx.Timeout(8.0, connect=4.0)
 
 
@@ -67,7 +77,8 @@ class XBookerClient:
         self._api_url = self.base_url + "/delegated/v1"
         self._retry = retry or RetryPolicy()
         self._auth_http = new_http_client(auth_timeout)
-        self._http = Lender(lambda: new_http_client(api_timeout, ONE_CONNECTION))
+        self._transports = Lender(lambda: httpx.HTTPTransport(limits=ONE_CONNECTION))
+        self._timeout = {"timeout": api_timeout.as_dict()}
         key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
         self.tokens = TokenManager(
             self._auth_http,
@@ -91,7 +102,7 @@ class XBookerClient:
         return f"XBookerClient({self.base_url!r})"
 
     def close(self) -> None:
-        self._http.close()
+        self._transports.close()
         self._auth_http.close()
 
     def __enter__(self) -> XBookerClient:
@@ -165,12 +176,15 @@ class XBookerClient:
         if "{id}" in path:
             path = path.replace("{id}", _segment(check_member_id(member_id or "")))
         url = self._api_url + path
+
+        def request() -> httpx.Response:
+            sent = httpx.Request(
+                op.method, url, params=params, json=json, headers=_HEADERS, extensions=self._timeout
+            )
+            return self._transports.use(lambda transport: authorized(transport, sent, self._auth))
+
         return send(
-            lambda: self._http.use(
-                lambda client: client.request(
-                    op.method, url, params=params, json=json, auth=self._auth
-                )
-            ),
+            request,
             operation=op.name,
             idempotent=not op.write,
             policy=self._retry,

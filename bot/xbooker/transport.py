@@ -61,6 +61,30 @@ def new_http_client(timeout: httpx.Timeout, limits: httpx.Limits | None = None) 
     )
 
 
+def authorized(
+    transport: httpx.BaseTransport, request: httpx.Request, auth: httpx.Auth
+) -> httpx.Response:
+    """Send ``request`` through ``auth``'s flow, as an httpx client would, each response
+    read whole (so the connection is free again when this returns). Redirects are not
+    followed: a transport never does."""
+    flow = auth.sync_auth_flow(request)
+    try:
+        request = next(flow)
+        while True:
+            response = transport.handle_request(request)
+            response.request = request
+            try:
+                response.read()
+            finally:
+                response.close()
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+    finally:
+        flow.close()
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 3
