@@ -3,8 +3,9 @@
 Delegated calls go straight to httpx transports of one connection each, lent one
 per request (:mod:`bot.httppool`), with the token manager as their ``httpx.Auth``
 (:func:`bot.xbooker.transport.authorized`); token calls go through an httpx client
-of their own with tighter timeouts so a slow API cannot starve renewals. No argument can change
-the URL: member ids are validated and every path segment is percent-encoded.
+of their own with tighter timeouts so a slow API cannot starve renewals. No argument
+can change the URL: member ids are validated and every path segment is
+percent-encoded.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from bot.xbooker.transport import (
 
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 API_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 AUTH_TIMEOUT = httpx.Timeout(8.0, connect=4.0)
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
 class InvalidArgument(ValueError):

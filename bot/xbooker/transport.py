@@ -50,12 +50,11 @@ class Unobserved:
         return None
 
 
-def new_http_client(timeout: httpx.Timeout, limits: httpx.Limits | None = None) -> httpx.Client:
+def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
     """An httpx client that never follows redirects: httpx would carry custom
     headers such as ``client-secret`` to wherever a redirect points."""
     return httpx.Client(
         timeout=timeout,
-        limits=limits or httpx.Limits(),
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
