@@ -10,8 +10,11 @@ plans, checks roles, calls X Booker, writes an audit row and renders its reply.
 The baseline is a bare Bolt app on the same stack (gunicorn, one gthread worker,
 serve's thread count, process_before_response=True) whose lazy listener makes
 only the two calls an answer needs: one X Booker GET and one response_url POST,
-over pooled clients (bench/bare_app.py, mode ``e2e``). So the ratio is the price
-of everything xbooker-bot does besides the network.
+through pooled ``httpx.Client``s, as an app on this stack would write them
+(bench/bare_app.py, mode ``e2e``). So the ratio is the price of everything
+xbooker-bot does besides the network, less what its own HTTP path saves: it sends
+through lent one-connection transports instead (bot/httppool.py), which cost less
+CPU per request than a shared client.
 
 Each server has a simulator of its own, answering 20 ms late: a simulator issues
 one refresh token per delegated app and issuing one revokes the others, so two
