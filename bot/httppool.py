@@ -5,22 +5,26 @@ walks every connection it keeps, twice, and asks the kernel of each idle one
 whether the peer has closed it (a ``poll`` system call); the walk also counts the
 idle connections once per connection. On a busy server, where the commands in
 flight each keep a connection, that is dozens of system calls per request, and each
-hands the interpreter lock to another thread and has to win it back.
-``bench/e2e.py`` measured a third fewer voluntary context switches per command, and
-a tenth more commands a second, with the pool below.
+hands the interpreter lock to another thread and has to win it back. An
+``httpx.Client``'s own layers (URL merging, cookies, redirects, event hooks) cost a
+request about as much CPU again as the transport's work.
 
-So the bot keeps a stack of httpx clients (or transports) of one connection each: a
-request takes the one on top (or makes one), and puts it back when its response has
-been read. A stack, not a queue: under light load the same few connections, still
-alive, serve every request, where a queue would rotate through all of them and let
-each one's keep-alive run out (a new TLS handshake per request). Past ``idle``
-waiting, the least recently used is closed.
+So the bot sends through :class:`Transports`: httpx transports of one connection
+each, kept on a stack. A request takes the one on top (or makes one), and puts it
+back when its response has been read. A stack, not a queue: under light load the
+same few connections, still alive, serve every request, where a queue would rotate
+through all of them and let each one's keep-alive run out (a new TLS handshake per
+request). Past ``idle`` waiting, the least recently used is closed, and so is any
+that has waited longer than a keep-alive lasts (its peer has hung up by then).
 
 ``deque``'s ``append``, ``pop`` and ``popleft`` are atomic, so lending takes no lock.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
@@ -28,6 +32,8 @@ from typing import Generic, Protocol, TypeVar
 import httpx
 
 ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+KEEPALIVE_SECONDS = 5.0  # httpx's own keep-alive expiry
+CLOSED = "Cannot send a request, as the connections have been closed."
 
 
 class _Closable(Protocol):
@@ -41,11 +47,20 @@ R = TypeVar("R")
 class Lender(Generic[T]):
     """A stack of ``make()``'s, each used by one request at a time."""
 
-    def __init__(self, make: Callable[[], T], *, idle: int = 16) -> None:
+    def __init__(
+        self,
+        make: Callable[[], T],
+        *,
+        idle: int = 16,
+        expiry: float = KEEPALIVE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``make()``: a new client or transport of one connection (:data:`ONE_CONNECTION`)."""
         self._make = make
-        self._idle: deque[T] = deque()
+        self._idle: deque[tuple[T, float]] = deque()  # with the time each came back
         self._keep = idle
+        self._expiry = expiry
+        self._clock = clock
         self._closed = False
 
     def __repr__(self) -> str:
@@ -54,9 +69,9 @@ class Lender(Generic[T]):
     def use(self, send: Callable[[T], R]) -> R:
         """``send(lent)``, which must have read its response when it returns."""
         if self._closed:
-            raise RuntimeError("Cannot send a request, as the connections have been closed.")
+            raise RuntimeError(CLOSED)
         try:
-            lent = self._idle.pop()
+            lent, _ = self._idle.pop()
         except IndexError:
             lent = self._make()
         try:
@@ -68,13 +83,25 @@ class Lender(Generic[T]):
         if self._closed:
             lent.close()
             return
-        self._idle.append(lent)
+        now = self._clock()
+        self._idle.append((lent, now))
         if self._closed:  # closed while this one was out: close it with the rest
             self.close()
-        elif len(self._idle) > self._keep:
+            return
+        # The least recently used waits at the bottom: drop it while there are too
+        # many waiting, or it has waited past its keep-alive. Other threads may take
+        # from the stack meanwhile: whatever popleft returns is this thread's alone.
+        stale = now - self._expiry
+        while True:
             try:
-                oldest = self._idle.popleft()
-            except IndexError:  # another thread took them all meanwhile
+                since = self._idle[0][1]
+            except IndexError:
+                return
+            if len(self._idle) <= self._keep and since >= stale:
+                return
+            try:
+                oldest, _ = self._idle.popleft()
+            except IndexError:
                 return
             oldest.close()
 
@@ -83,6 +110,60 @@ class Lender(Generic[T]):
         self._closed = True
         while True:
             try:
-                self._idle.pop().close()
+                waiting, _ = self._idle.pop()
             except IndexError:
                 return
+            waiting.close()
+
+
+class Transports:
+    """One-connection httpx transports for requests to any URL, through the proxy the
+    environment names for it (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``, read as an ``httpx.Client`` reads them), with one TLS context for
+    all of them: loading the certificate store costs tens of milliseconds each."""
+
+    def __init__(self, *, idle: int = 16) -> None:
+        self._idle = idle
+        self._tls = httpx.create_ssl_context()
+        self._lenders: dict[str | None, Lender[httpx.HTTPTransport]] = {}
+        self._routes: dict[tuple[str, str], str | None] = {}  # (scheme, host) -> proxy
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Transports({len(self._lenders)} route(s))"
+
+    def use(self, url: httpx.URL, send: Callable[[httpx.HTTPTransport], R]) -> R:
+        """``send(transport)`` with a transport for ``url``; it must have read its
+        response when it returns."""
+        route = (url.scheme, url.host)
+        proxy = self._routes[route] if route in self._routes else self._route(*route)
+        lender = self._lenders.get(proxy)
+        if lender is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(CLOSED)
+                lender = self._lenders.setdefault(
+                    proxy, Lender(lambda: self._transport(proxy), idle=self._idle)
+                )
+        return lender.use(send)
+
+    def _route(self, scheme: str, host: str) -> str | None:
+        proxies = urllib.request.getproxies()
+        proxy = None
+        if not urllib.request.proxy_bypass_environment(host, proxies):
+            proxy = proxies.get(scheme) or proxies.get("all") or None
+            if proxy is not None and "://" not in proxy:
+                proxy = "http://" + proxy  # as httpx reads a proxy given without a scheme
+        self._routes[(scheme, host)] = proxy
+        return proxy
+
+    def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
+        return httpx.HTTPTransport(verify=self._tls, limits=ONE_CONNECTION, proxy=proxy)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            lenders = list(self._lenders.values())
+        for lender in lenders:
+            lender.close()

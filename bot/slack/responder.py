@@ -23,7 +23,7 @@ import httpx
 from bot import __version__
 from bot.core.replies import code
 from bot.core.text import clip
-from bot.httppool import ONE_CONNECTION, Lender
+from bot.httppool import Transports
 
 log = logging.getLogger(__name__)
 _HEADERS = {"User-Agent": f"xbooker-bot/{__version__}"}
@@ -50,7 +50,7 @@ class Responder:
         # Transports, not clients: a reply needs none of what a client adds (base URL,
         # cookies, auth, redirects, which must not be followed anyway), and the client's
         # layers cost a reply about as much CPU as the transport's own work.
-        self._transports = Lender(lambda: httpx.HTTPTransport(limits=ONE_CONNECTION))
+        self._transports = Transports()
         self._timeout = httpx.Timeout(timeout).as_dict()
 
     def send(self, url: str, payload: dict, reference: str) -> bool:
@@ -76,8 +76,8 @@ class Responder:
         try:
             timeout = {"timeout": self._timeout}
             request = httpx.Request("POST", url, json=payload, headers=_HEADERS, extensions=timeout)
-            response = self._transports.use(lambda transport: _sent(transport, request))
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            response = self._transports.use(request.url, lambda lent: _sent(lent, request))
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             log.warning(
                 "reply through response_url failed: %s (ref %s)", type(exc).__name__, reference
             )

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.config import XBookerCredentials
-from bot.httppool import ONE_CONNECTION, Lender
+from bot.httppool import Transports
 from bot.store.database import Store
 from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -78,7 +78,7 @@ class XBookerClient:
         self._api_url = self.base_url + "/delegated/v1"
         self._retry = retry or RetryPolicy()
         self._auth_http = new_http_client(auth_timeout)
-        self._transports = Lender(lambda: httpx.HTTPTransport(limits=ONE_CONNECTION))
+        self._transports = Transports()
         self._timeout = {"timeout": api_timeout.as_dict()}
         key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
         self.tokens = TokenManager(
@@ -182,7 +182,7 @@ class XBookerClient:
             sent = httpx.Request(
                 op.method, url, params=params, json=json, headers=_HEADERS, extensions=self._timeout
             )
-            return self._transports.use(lambda transport: authorized(transport, sent, self._auth))
+            return self._transports.use(sent.url, lambda lent: authorized(lent, sent, self._auth))
 
         return send(
             request,

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -71,6 +72,9 @@ LEASE_TTL = 30.0
 # counts the lifetime from when it handled the request, a little after we did,
 # and a call sent just before expiry may log its failure a little after.
 SCRUB_GRACE = 60.0
+# A token goes into an HTTP header as it is: visible ASCII only (a line break would be
+# a header of X Booker's choosing), and bounded.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")
 
 # Messages that mean "this refresh token can no longer mint access tokens".
 _REFRESH_UNUSABLE = {
@@ -445,7 +449,7 @@ class TokenManager:
             observer=self.observer,
         )
         value = data.get(field)
-        if not isinstance(value, str) or not value.strip() or len(value) > 8192:
+        if not isinstance(value, str) or not _TOKEN.fullmatch(value):
             raise errors.TransportError(f"X Booker's answer has no usable {field}", 200, operation)
         return value
 
