@@ -3,6 +3,7 @@ connections dropped once stale, and peers that answer with what no header may ho
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -231,3 +232,54 @@ def test_a_response_url_whose_host_cannot_be_encoded_is_refused_quietly():
         assert responder.send(url, {"text": "hi"}, "ref") is False
     finally:
         responder.close()
+
+
+class _GzipFront(ThreadingHTTPServer):
+    """In front of the simulator: compresses each answer whose request accepts gzip."""
+
+    daemon_threads = True
+
+    def __init__(self, behind: str) -> None:
+        self.behind = behind
+        self.compressed: list[str] = []
+        super().__init__(("127.0.0.1", 0), _GzipFrontHandler)
+
+
+class _GzipFrontHandler(BaseHTTPRequestHandler):
+    server: _GzipFront
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        answer = httpx.get(self.server.behind + self.path, headers=headers, trust_env=False)
+        body = answer.content
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
+            self.server.compressed.append(self.path)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_api_answers_may_come_compressed(monkeypatch, sim_server, store):
+    """Long member lists travel compressed, as they did through an httpx client."""
+    from bot.xbooker.client import XBookerClient
+
+    _no_proxy_env(monkeypatch)
+    front = _GzipFront(sim_server.url)
+    thread = threading.Thread(target=front.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{front.server_address[1]}"
+        with XBookerClient(url, CREDS, store, retry=fast_retry()) as client:
+            assert client.organization().name
+    finally:
+        front.shutdown()
+        front.server_close()
+    assert "/delegated/v1/organization" in front.compressed

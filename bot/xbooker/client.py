@@ -41,7 +41,8 @@ from bot.xbooker.transport import (
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 API_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 AUTH_TIMEOUT = httpx.Timeout(8.0, connect=4.0)
-_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+# As an httpx client would send them: long member lists may come compressed.
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip"}
 
 
 class InvalidArgument(ValueError):
