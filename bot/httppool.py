@@ -15,7 +15,8 @@ back when its response has been read. A stack, not a queue: under light load the
 same few connections, still alive, serve every request, where a queue would rotate
 through all of them and let each one's keep-alive run out (a new TLS handshake per
 request). Past ``idle`` waiting, the least recently used is closed, and so is any
-that has waited longer than a keep-alive lasts (its peer has hung up by then).
+found, when the next one comes back, to have waited longer than a keep-alive lasts
+(its peer has hung up by then).
 
 ``deque``'s ``append``, ``pop`` and ``popleft`` are atomic, so lending takes no lock.
 """
@@ -31,9 +32,12 @@ from typing import Generic, Protocol, TypeVar
 
 import httpx
 
+from bot.config import ConfigError
+
 ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 KEEPALIVE_SECONDS = 5.0  # httpx's own keep-alive expiry
 CLOSED = "Cannot send a request, as the connections have been closed."
+ROUTES_KEPT = 256  # (scheme, host, port) -> proxy decisions remembered
 
 
 class _Closable(Protocol):
@@ -73,6 +77,8 @@ class Lender(Generic[T]):
         try:
             lent, _ = self._idle.pop()
         except IndexError:
+            lent = None
+        if lent is None:  # made outside the except: its errors are not about the stack
             lent = self._make()
         try:
             return send(lent)
@@ -117,26 +123,41 @@ class Lender(Generic[T]):
 
 
 class Transports:
-    """One-connection httpx transports for requests to any URL, through the proxy the
-    environment names for it (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
-    ``NO_PROXY``, read as an ``httpx.Client`` reads them), with one TLS context for
-    all of them: loading the certificate store costs tens of milliseconds each."""
+    """One-connection httpx transports for requests to any URL, with one TLS context for
+    all of them (loading the certificate store costs tens of milliseconds each), through
+    the proxy the environment names for the URL: ``HTTPS_PROXY`` or ``HTTP_PROXY`` by
+    scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` matches the host, as Python's
+    ``urllib`` reads them. Every call to X Booker, token calls included, goes through
+    one of these, so that all of them leave the same way: X Booker binds a refresh
+    token to the address that obtained it."""
 
     def __init__(self, *, idle: int = 16) -> None:
+        """Raises :class:`ConfigError` for a proxy the environment names that httpx
+        cannot use (an unknown scheme, SOCKS without its extra): at start-up, not on
+        each command."""
         self._idle = idle
         self._tls = httpx.create_ssl_context()
+        self._proxies = urllib.request.getproxies()
+        for kind, proxy in self._proxies.items():
+            if kind in ("http", "https", "all"):
+                try:
+                    self._transport(_with_scheme(proxy)).close()
+                except (ValueError, ImportError, httpx.InvalidURL) as exc:
+                    # Not the URL: it may hold a password.
+                    why = f"is not a proxy this bot can use ({type(exc).__name__})"
+                    raise ConfigError(f"{kind.upper()}_PROXY", why) from None
         self._lenders: dict[str | None, Lender[httpx.HTTPTransport]] = {}
-        self._routes: dict[tuple[str, str], str | None] = {}  # (scheme, host) -> proxy
+        self._routes: dict[tuple[str, str, int | None], str | None] = {}  # URL -> proxy
         self._lock = threading.Lock()
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"Transports({len(self._lenders)} route(s))"
+        return f"Transports({len(self._lenders)} way(s) out)"
 
     def use(self, url: httpx.URL, send: Callable[[httpx.HTTPTransport], R]) -> R:
         """``send(transport)`` with a transport for ``url``; it must have read its
-        response when it returns."""
-        route = (url.scheme, url.host)
+        response when it returns (:func:`sent` does)."""
+        route = (url.scheme, url.host, url.port)
         proxy = self._routes[route] if route in self._routes else self._route(*route)
         lender = self._lenders.get(proxy)
         if lender is None:
@@ -148,14 +169,14 @@ class Transports:
                 )
         return lender.use(send)
 
-    def _route(self, scheme: str, host: str) -> str | None:
-        proxies = urllib.request.getproxies()
+    def _route(self, scheme: str, host: str, port: int | None) -> str | None:
         proxy = None
-        if not urllib.request.proxy_bypass_environment(host, proxies):
-            proxy = proxies.get(scheme) or proxies.get("all") or None
-            if proxy is not None and "://" not in proxy:
-                proxy = "http://" + proxy  # as httpx reads a proxy given without a scheme
-        self._routes[(scheme, host)] = proxy
+        where = host if port is None else f"{host}:{port}"
+        if not urllib.request.proxy_bypass_environment(where, self._proxies):
+            proxy = self._proxies.get(scheme) or self._proxies.get("all") or None
+        if len(self._routes) >= ROUTES_KEPT:  # a host per signed payload must not grow it
+            self._routes.clear()
+        self._routes[(scheme, host, port)] = proxy = proxy and _with_scheme(proxy)
         return proxy
 
     def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
@@ -167,3 +188,19 @@ class Transports:
             lenders = list(self._lenders.values())
         for lender in lenders:
             lender.close()
+
+
+def _with_scheme(proxy: str) -> str:
+    """As httpx reads a proxy given without a scheme."""
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def sent(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+    """``request``'s response, read whole, so that its connection is free again."""
+    response = transport.handle_request(request)
+    response.request = request
+    try:
+        response.read()
+    finally:
+        response.close()
+    return response

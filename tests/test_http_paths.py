@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from bot.httppool import Lender, Transports
+from bot.httppool import Lender, Transports, sent
 from bot.slack.responder import Responder
 from bot.xbooker import errors
 from tests.helpers import CREDS, FakeClock, fast_retry
@@ -283,3 +283,105 @@ def test_api_answers_may_come_compressed(monkeypatch, sim_server, store):
         front.shutdown()
         front.server_close()
     assert "/delegated/v1/organization" in front.compressed
+
+
+def test_token_and_api_calls_never_split_between_proxy_and_direct(
+    monkeypatch, proxy, sim_server, tmp_path
+):
+    """X Booker binds a refresh token to the address that obtained it: a NO_PROXY entry
+    that matches must send every call direct, token calls included."""
+    from bot.store import Store
+    from bot.xbooker.client import XBookerClient
+
+    port = httpx.URL(sim_server.url).port
+    for n, no_proxy in enumerate((f"127.0.0.1:{port}", "127.0.0.1", "localhost,127.0.0.1")):
+        _no_proxy_env(monkeypatch)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        proxy.asked.clear()
+        store = Store(tmp_path / f"{n}.db")
+        try:
+            with XBookerClient(sim_server.url, CREDS, store, retry=fast_retry()) as client:
+                assert client.organization().name
+        finally:
+            store.close()
+        assert proxy.asked == [], no_proxy
+
+
+class _RefusingProxy(ThreadingHTTPServer):
+    """A proxy that refuses every tunnel (CONNECT) with a 502."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.connects = 0
+        super().__init__(("127.0.0.1", 0), _RefusingHandler)
+
+
+class _RefusingHandler(BaseHTTPRequestHandler):
+    server: _RefusingProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_CONNECT(self) -> None:
+        self.server.connects += 1
+        self.send_response(502)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_tunnel_the_proxy_refuses_is_a_connection_never_made(monkeypatch):
+    """The request never reached X Booker: a write is retried, never "may or may not
+    have been applied"."""
+    from bot.xbooker.transport import send
+
+    refusing = _RefusingProxy()
+    thread = threading.Thread(target=refusing.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    _no_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{refusing.server_address[1]}")
+    transports = Transports()
+    request = httpx.Request("POST", "https://xbooker.example/delegated/v1/members", json={})
+    try:
+        with pytest.raises(errors.TransportError) as info:
+            send(
+                lambda: transports.use(request.url, lambda lent: sent(lent, request)),
+                operation="add member",
+                idempotent=False,
+                policy=fast_retry(),
+            )
+    finally:
+        transports.close()
+        refusing.shutdown()
+        refusing.server_close()
+    assert not isinstance(info.value, errors.OutcomeUnknownError)
+    assert info.value.message == "could not connect to X Booker"
+    assert refusing.connects == 3  # retried, as a connection never made is
+
+
+def test_a_proxy_httpx_cannot_use_stops_start_up_without_showing_its_url(monkeypatch):
+    from bot.config import ConfigError
+
+    _no_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "ftp://operator:hunter2@proxy.example:21")
+    with pytest.raises(ConfigError) as info:
+        Transports()
+    assert str(info.value).startswith("HTTPS_PROXY: is not a proxy this bot can use")
+    assert "hunter2" not in str(info.value) and "operator" not in str(info.value)
+
+
+def test_proxy_decisions_kept_are_bounded(monkeypatch):
+    """A host per signed payload (any *.slack.com) must not grow memory for good."""
+    from bot.httppool import ROUTES_KEPT
+
+    _no_proxy_env(monkeypatch)
+    transports = Transports()
+    try:
+        for n in range(ROUTES_KEPT * 3):
+            url = httpx.URL(f"https://h{n}.slack.com/commands/x")
+            transports.use(url, lambda lent: None)
+        assert len(transports._routes) <= ROUTES_KEPT
+    finally:
+        transports.close()

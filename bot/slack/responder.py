@@ -23,7 +23,7 @@ import httpx
 from bot import __version__
 from bot.core.replies import code
 from bot.core.text import clip
-from bot.httppool import Transports
+from bot.httppool import Transports, sent
 
 log = logging.getLogger(__name__)
 _HEADERS = {"User-Agent": f"xbooker-bot/{__version__}"}
@@ -76,7 +76,7 @@ class Responder:
         try:
             timeout = {"timeout": self._timeout}
             request = httpx.Request("POST", url, json=payload, headers=_HEADERS, extensions=timeout)
-            response = self._transports.use(request.url, lambda lent: _sent(lent, request))
+            response = self._transports.use(request.url, lambda lent: sent(lent, request))
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             log.warning(
                 "reply through response_url failed: %s (ref %s)", type(exc).__name__, reference
@@ -95,13 +95,3 @@ class Responder:
 
     def close(self) -> None:
         self._transports.close()
-
-
-def _sent(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-    """The response, read, so that its connection is free again."""
-    response = transport.handle_request(request)
-    try:
-        response.read()
-    finally:
-        response.close()
-    return response

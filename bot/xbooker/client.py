@@ -1,11 +1,11 @@
 """Typed methods for every operation of docs/xbooker-api.md ("What we assume").
 
-Delegated calls go straight to httpx transports of one connection each, lent one
-per request (:mod:`bot.httppool`), with the token manager as their ``httpx.Auth``
-(:func:`bot.xbooker.transport.authorized`); token calls go through an httpx client
-of their own with tighter timeouts so a slow API cannot starve renewals. No argument
-can change the URL: member ids are validated and every path segment is
-percent-encoded.
+Every call goes straight to httpx transports of one connection each, lent one per
+request (:mod:`bot.httppool`): delegated calls with the token manager as their
+``httpx.Auth`` (:func:`bot.xbooker.transport.authorized`), token calls with tighter
+timeouts so a slow API cannot starve renewals. Redirects are never followed: they
+would carry headers such as ``client-secret`` wherever they point. No argument can
+change the URL: member ids are validated and every path segment is percent-encoded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.config import XBookerCredentials
-from bot.httppool import Transports
+from bot.httppool import Transports, sent
 from bot.store.database import Store
 from bot.store.tokens import RefreshTokenStore, TokenKey
 from bot.xbooker.models import Member, MemberPage, Organization
@@ -34,7 +34,6 @@ from bot.xbooker.transport import (
     RetryPolicy,
     Unobserved,
     authorized,
-    new_http_client,
     send,
 )
 
@@ -78,12 +77,12 @@ class XBookerClient:
         self.base_url = base_url.rstrip("/")
         self._api_url = self.base_url + "/delegated/v1"
         self._retry = retry or RetryPolicy()
-        self._auth_http = new_http_client(auth_timeout)
         self._transports = Transports()
         self._timeout = {"timeout": api_timeout.as_dict()}
+        self._auth_timeout = {"timeout": auth_timeout.as_dict()}
         key = TokenKey(self.base_url, credentials.organization_id, credentials.client_id)
         self.tokens = TokenManager(
-            self._auth_http,
+            self._token_call,
             self.base_url,
             credentials,
             RefreshTokenStore(store, key),
@@ -105,7 +104,6 @@ class XBookerClient:
 
     def close(self) -> None:
         self._transports.close()
-        self._auth_http.close()
 
     def __enter__(self) -> XBookerClient:
         return self
@@ -165,6 +163,12 @@ class XBookerClient:
         return Member.parse(data.get("member"), "remove member")
 
     # -- plumbing ----------------------------------------------------------------
+
+    def _token_call(self, url: str, headers: dict[str, str]) -> httpx.Response:
+        request = httpx.Request(
+            "GET", url, headers={**_HEADERS, **headers}, extensions=self._auth_timeout
+        )
+        return self._transports.use(request.url, lambda lent: sent(lent, request))
 
     def _call(
         self,

@@ -125,7 +125,7 @@ class TokenManager:
 
     def __init__(
         self,
-        http: httpx.Client,
+        get: Callable[[str, dict[str, str]], httpx.Response],
         base_url: str,
         credentials: XBookerCredentials,
         refresh_store: RefreshTokenStore,
@@ -142,7 +142,7 @@ class TokenManager:
         (for a one-off check such as doctor, whose re-issue would cut off the running
         bot's token); a token is still issued when none is stored."""
         self._reissue = reissue
-        self._http = http
+        self._get = get  # (url, headers) -> the response, read; never follows a redirect
         self._auth_url = base_url.rstrip("/") + "/auth/v1"
         self._credentials = credentials
         self._store = refresh_store
@@ -442,7 +442,7 @@ class TokenManager:
             **credential,
         }
         data = send(
-            lambda: self._http.get(f"{self._auth_url}/tokens/{path}", headers=headers),
+            lambda: self._get(f"{self._auth_url}/tokens/{path}", headers),
             operation=operation,
             idempotent=idempotent,
             policy=self._retry,

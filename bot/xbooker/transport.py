@@ -19,6 +19,7 @@ from typing import Protocol
 
 import httpx
 
+from bot.httppool import sent
 from bot.xbooker import errors
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,6 @@ class Unobserved:
         return None
 
 
-def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
-    """An httpx client that never follows redirects: httpx would carry custom
-    headers such as ``client-secret`` to wherever a redirect points."""
-    return httpx.Client(
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT},
-    )
-
-
 def authorized(
     transport: httpx.BaseTransport, request: httpx.Request, auth: httpx.Auth
 ) -> httpx.Response:
@@ -70,12 +61,7 @@ def authorized(
     try:
         request = next(flow)
         while True:
-            response = transport.handle_request(request)
-            response.request = request
-            try:
-                response.read()
-            finally:
-                response.close()
+            response = sent(transport, request)
             try:
                 request = flow.send(response)
             except StopIteration:
@@ -138,7 +124,8 @@ def send(
         started = time.perf_counter()
         try:
             response = request()
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError):
+            # Never reached X Booker: no connection, or the proxy refused the tunnel.
             observer.call(operation, "connect_error", time.perf_counter() - started)
             failure: errors.XBookerError = errors.TransportError(
                 "could not connect to X Booker", None, operation
