@@ -184,10 +184,12 @@ class XBookerClient:
         url = self._api_url + path
 
         def request() -> httpx.Response:
-            sent = httpx.Request(
+            outgoing = httpx.Request(
                 op.method, url, params=params, json=json, headers=_HEADERS, extensions=self._timeout
             )
-            return self._transports.use(sent.url, lambda lent: authorized(lent, sent, self._auth))
+            return self._transports.use(
+                outgoing.url, lambda lent: authorized(lent, outgoing, self._auth)
+            )
 
         return send(
             request,
