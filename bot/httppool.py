@@ -38,6 +38,7 @@ ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 KEEPALIVE_SECONDS = 5.0  # httpx's own keep-alive expiry
 CLOSED = "Cannot send a request, as the connections have been closed."
 ROUTES_KEPT = 256  # (scheme, host, port) -> proxy decisions remembered
+_UNDECIDED = "undecided"  # a route not in the map (None means direct)
 
 
 class _Closable(Protocol):
@@ -158,7 +159,9 @@ class Transports:
         """``send(transport)`` with a transport for ``url``; it must have read its
         response when it returns (:func:`sent` does)."""
         route = (url.scheme, url.host, url.port)
-        proxy = self._routes[route] if route in self._routes else self._route(*route)
+        proxy = self._routes.get(route, _UNDECIDED)
+        if proxy is _UNDECIDED:
+            proxy = self._route(*route)
         lender = self._lenders.get(proxy)
         if lender is None:
             with self._lock:

@@ -357,7 +357,8 @@ def test_a_tunnel_the_proxy_refuses_is_a_connection_never_made(monkeypatch):
         refusing.shutdown()
         refusing.server_close()
     assert not isinstance(info.value, errors.OutcomeUnknownError)
-    assert info.value.message == "could not connect to X Booker"
+    refused = "could not connect to X Booker: the proxy refused (502 Bad Gateway)"
+    assert info.value.message == refused
     assert refusing.connects == 3  # retried, as a connection never made is
 
 

@@ -1,10 +1,10 @@
-"""What every call to X Booker shares: the HTTP client, the envelope, and the retry rule.
+"""What every call to X Booker shares: the auth flow, the envelope, and the retry rule.
 
 Reads and token calls are retried on 5xx, timeouts and dropped connections
 (bounded, jittered). A write is retried only when it provably never left: a
-failed connect. After anything ambiguous (a 5xx, a timeout or a cut connection
-after sending, a 2xx whose body cannot be read) it raises
-:class:`OutcomeUnknownError` instead of replaying, because X Booker has no
+failed connect, or a tunnel the proxy refused. After anything ambiguous (a 5xx,
+a timeout or a cut connection after sending, a 2xx whose body cannot be read) it
+raises :class:`OutcomeUnknownError` instead of replaying, because X Booker has no
 idempotency keys.
 """
 
@@ -19,6 +19,7 @@ from typing import Protocol
 
 import httpx
 
+from bot.core.text import clip
 from bot.httppool import sent
 from bot.xbooker import errors
 
@@ -124,12 +125,14 @@ def send(
         started = time.perf_counter()
         try:
             response = request()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError):
-            # Never reached X Booker: no connection, or the proxy refused the tunnel.
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            # Never reached X Booker: no connection, or the proxy refused the tunnel
+            # (before any byte of the request: httpcore raises ProxyError for nothing else).
             observer.call(operation, "connect_error", time.perf_counter() - started)
-            failure: errors.XBookerError = errors.TransportError(
-                "could not connect to X Booker", None, operation
-            )
+            text = "could not connect to X Booker"
+            if isinstance(exc, httpx.ProxyError):  # "407 Proxy Authentication Required"…
+                text += f": the proxy refused ({clip(str(exc), 80)})"
+            failure: errors.XBookerError = errors.TransportError(text, None, operation)
             retry = True
         except httpx.TimeoutException:
             observer.call(operation, "timeout", time.perf_counter() - started)
