@@ -7,7 +7,7 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from bot.httppool import Lender, Transports, sent
 from bot.slack.responder import Responder
 from bot.xbooker import errors
-from tests.helpers import CREDS, FakeClock, fast_retry
+from tests.helpers import CREDS, FakeClock, QuietHandler, fast_retry, serving
 
 
 class _Proxy(ThreadingHTTPServer):
@@ -32,12 +32,8 @@ class _Proxy(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(QuietHandler):
     server: _Proxy
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def _forward(self) -> None:
         self.server.asked.append(self.path)  # absolute: http://host:port/path
@@ -59,11 +55,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy() -> Iterator[_Proxy]:
     server = _Proxy()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def _no_proxy_env(monkeypatch) -> None:
@@ -187,12 +180,8 @@ class _BadTokens(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _BadTokensHandler)
 
 
-class _BadTokensHandler(BaseHTTPRequestHandler):
+class _BadTokensHandler(QuietHandler):
     server: _BadTokens
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_GET(self) -> None:
         self.server.headers_seen.append(dict(self.headers))
@@ -209,18 +198,13 @@ def test_a_token_that_cannot_be_a_header_is_refused(store):
     from bot.xbooker.client import XBookerClient
 
     server = _BadTokens()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        with (
-            XBookerClient(url, CREDS, store, retry=fast_retry()) as client,
-            pytest.raises(errors.TransportError, match="no usable accessToken"),
-        ):
-            client.organization()
-    finally:
-        server.shutdown()
-        server.server_close()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    with (
+        serving(server),
+        XBookerClient(url, CREDS, store, retry=fast_retry()) as client,
+        pytest.raises(errors.TransportError, match="no usable accessToken"),
+    ):
+        client.organization()
     assert all("X-Injected" not in h for h in server.headers_seen)
 
 
@@ -245,12 +229,8 @@ class _GzipFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _GzipFrontHandler)
 
 
-class _GzipFrontHandler(BaseHTTPRequestHandler):
+class _GzipFrontHandler(QuietHandler):
     server: _GzipFront
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_GET(self) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -273,15 +253,9 @@ def test_api_answers_may_come_compressed(monkeypatch, sim_server, store):
 
     _no_proxy_env(monkeypatch)
     front = _GzipFront(sim_server.url)
-    thread = threading.Thread(target=front.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{front.server_address[1]}"
-        with XBookerClient(url, CREDS, store, retry=fast_retry()) as client:
-            assert client.organization().name
-    finally:
-        front.shutdown()
-        front.server_close()
+    url = f"http://127.0.0.1:{front.server_address[1]}"
+    with serving(front), XBookerClient(url, CREDS, store, retry=fast_retry()) as client:
+        assert client.organization().name
     assert "/delegated/v1/organization" in front.compressed
 
 
@@ -318,12 +292,8 @@ class _RefusingProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _RefusingHandler)
 
 
-class _RefusingHandler(BaseHTTPRequestHandler):
+class _RefusingHandler(QuietHandler):
     server: _RefusingProxy
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_CONNECT(self) -> None:
         self.server.connects += 1
@@ -338,24 +308,18 @@ def test_a_tunnel_the_proxy_refuses_is_a_connection_never_made(monkeypatch):
     from bot.xbooker.transport import send
 
     refusing = _RefusingProxy()
-    thread = threading.Thread(target=refusing.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
     _no_proxy_env(monkeypatch)
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{refusing.server_address[1]}")
     transports = Transports()
     request = httpx.Request("POST", "https://xbooker.example/delegated/v1/members", json={})
-    try:
-        with pytest.raises(errors.TransportError) as info:
-            send(
-                lambda: transports.use(request.url, lambda lent: sent(lent, request)),
-                operation="add member",
-                idempotent=False,
-                policy=fast_retry(),
-            )
-    finally:
-        transports.close()
-        refusing.shutdown()
-        refusing.server_close()
+    with serving(refusing), pytest.raises(errors.TransportError) as info:
+        send(
+            lambda: transports.use(request.url, lambda lent: sent(lent, request)),
+            operation="add member",
+            idempotent=False,
+            policy=fast_retry(),
+        )
+    transports.close()
     assert not isinstance(info.value, errors.OutcomeUnknownError)
     refused = "could not connect to X Booker: the proxy refused (502 Bad Gateway)"
     assert info.value.message == refused

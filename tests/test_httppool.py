@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from bot.httppool import ONE_CONNECTION, Lender
-from tests.helpers import run_threads
+from tests.helpers import QuietHandler, run_threads, serving
 
 
 class _Peers(ThreadingHTTPServer):
@@ -30,12 +30,8 @@ class _Peers(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Peers
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_GET(self) -> None:
         self.server.ports.append(self.client_address[1])
@@ -53,11 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def peers() -> Iterator[_Peers]:
     server = _Peers()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 class _Made:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from bot import logs
 from bot.slack.responder import Responder, _allowed
+from tests.helpers import QuietHandler, serving
 
 
 @pytest.mark.parametrize(
@@ -72,12 +72,8 @@ class _Slack(ThreadingHTTPServer):
         pass  # the client gave up on a slow answer: expected here
 
 
-class _SlackHandler(BaseHTTPRequestHandler):
+class _SlackHandler(QuietHandler):
     server: _Slack
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -99,11 +95,8 @@ class _SlackHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def slack_endpoint():
     server = _Slack()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def test_replies_are_json_over_one_kept_connection(slack_endpoint):
