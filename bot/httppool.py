@@ -23,6 +23,8 @@ found, when the next one comes back, to have waited longer than a keep-alive las
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 import time
 import urllib.request
@@ -123,21 +125,27 @@ class Lender(Generic[T]):
             waiting.close()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every connection of the process, made when the first is:
+    loading the certificate store costs tens of milliseconds each time, and a context
+    may be shared between threads."""
+    return httpx.create_ssl_context()
+
+
 class Transports:
-    """One-connection httpx transports for requests to any URL, with one TLS context for
-    all of them (loading the certificate store costs tens of milliseconds each), through
-    the proxy the environment names for the URL: ``HTTPS_PROXY`` or ``HTTP_PROXY`` by
-    scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` matches the host, as Python's
-    ``urllib`` reads them. Every call to X Booker, token calls included, goes through
-    one of these, so that all of them leave the same way: X Booker binds a refresh
-    token to the address that obtained it."""
+    """One-connection httpx transports for requests to any URL, with the process's one
+    TLS context, through the proxy the environment names for the URL: ``HTTPS_PROXY``
+    or ``HTTP_PROXY`` by scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` matches the
+    host, as Python's ``urllib`` reads them. Every call to X Booker, token calls
+    included, goes through one of these, so that all of them leave the same way:
+    X Booker binds a refresh token to the address that obtained it."""
 
     def __init__(self, *, idle: int = 16) -> None:
         """Raises :class:`ConfigError` for a proxy the environment names that httpx
         cannot use (an unknown scheme, SOCKS without its extra): at start-up, not on
         each command."""
         self._idle = idle
-        self._tls = httpx.create_ssl_context()
         self._proxies = urllib.request.getproxies()
         for kind, proxy in self._proxies.items():
             if kind in ("http", "https", "all"):
@@ -183,7 +191,7 @@ class Transports:
         return proxy
 
     def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
-        return httpx.HTTPTransport(verify=self._tls, limits=ONE_CONNECTION, proxy=proxy)
+        return httpx.HTTPTransport(verify=_tls(), limits=ONE_CONNECTION, proxy=proxy)
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,6 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -15,21 +14,15 @@ import pytest
 from bot.httppool import Lender, Transports, sent
 from bot.slack.responder import Responder
 from bot.xbooker import errors
-from tests.helpers import CREDS, FakeClock, QuietHandler, fast_retry, serving
+from tests.helpers import CREDS, FakeClock, LoopbackServer, QuietHandler, fast_retry, serving
 
 
-class _Proxy(ThreadingHTTPServer):
+class _Proxy(LoopbackServer):
     """A forward proxy for plain HTTP: notes each absolute URL asked of it and fetches it."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.asked: list[str] = []
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(_ProxyHandler)
 
 
 class _ProxyHandler(QuietHandler):
@@ -73,7 +66,7 @@ def test_api_calls_and_replies_go_through_the_proxy_the_environment_names(
     from bot.xbooker.client import XBookerClient
 
     _no_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTP_PROXY", proxy.origin)
     with XBookerClient(sim_server.url, CREDS, store, retry=fast_retry()) as client:
         assert client.organization().name
     responder = Responder()
@@ -91,7 +84,7 @@ def test_no_proxy_sends_directly(monkeypatch, proxy, sim_server, store):
     from bot.xbooker.client import XBookerClient
 
     _no_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTP_PROXY", proxy.origin)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with XBookerClient(sim_server.url, CREDS, store, retry=fast_retry()) as client:
         assert client.organization().name
@@ -170,14 +163,12 @@ def test_a_connection_idle_past_its_keep_alive_is_closed():
     assert all(s.closed for s in made)
 
 
-class _BadTokens(ThreadingHTTPServer):
+class _BadTokens(LoopbackServer):
     """An X Booker whose token endpoint answers a token with a line break in it."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.headers_seen: list[dict] = []
-        super().__init__(("127.0.0.1", 0), _BadTokensHandler)
+        super().__init__(_BadTokensHandler)
 
 
 class _BadTokensHandler(QuietHandler):
@@ -198,7 +189,7 @@ def test_a_token_that_cannot_be_a_header_is_refused(store):
     from bot.xbooker.client import XBookerClient
 
     server = _BadTokens()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    url = server.origin
     with (
         serving(server),
         XBookerClient(url, CREDS, store, retry=fast_retry()) as client,
@@ -218,15 +209,13 @@ def test_a_response_url_whose_host_cannot_be_encoded_is_refused_quietly():
         responder.close()
 
 
-class _GzipFront(ThreadingHTTPServer):
+class _GzipFront(LoopbackServer):
     """In front of the simulator: compresses each answer whose request accepts gzip."""
-
-    daemon_threads = True
 
     def __init__(self, behind: str) -> None:
         self.behind = behind
         self.compressed: list[str] = []
-        super().__init__(("127.0.0.1", 0), _GzipFrontHandler)
+        super().__init__(_GzipFrontHandler)
 
 
 class _GzipFrontHandler(QuietHandler):
@@ -253,7 +242,7 @@ def test_api_answers_may_come_compressed(monkeypatch, sim_server, store):
 
     _no_proxy_env(monkeypatch)
     front = _GzipFront(sim_server.url)
-    url = f"http://127.0.0.1:{front.server_address[1]}"
+    url = front.origin
     with serving(front), XBookerClient(url, CREDS, store, retry=fast_retry()) as client:
         assert client.organization().name
     assert "/delegated/v1/organization" in front.compressed
@@ -270,7 +259,7 @@ def test_token_and_api_calls_never_split_between_proxy_and_direct(
     port = httpx.URL(sim_server.url).port
     for n, no_proxy in enumerate((f"127.0.0.1:{port}", "127.0.0.1", "localhost,127.0.0.1")):
         _no_proxy_env(monkeypatch)
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("HTTP_PROXY", proxy.origin)
         monkeypatch.setenv("NO_PROXY", no_proxy)
         proxy.asked.clear()
         store = Store(tmp_path / f"{n}.db")
@@ -282,14 +271,12 @@ def test_token_and_api_calls_never_split_between_proxy_and_direct(
         assert proxy.asked == [], no_proxy
 
 
-class _RefusingProxy(ThreadingHTTPServer):
+class _RefusingProxy(LoopbackServer):
     """A proxy that refuses every tunnel (CONNECT) with a 502."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.connects = 0
-        super().__init__(("127.0.0.1", 0), _RefusingHandler)
+        super().__init__(_RefusingHandler)
 
 
 class _RefusingHandler(QuietHandler):
@@ -309,7 +296,7 @@ def test_a_tunnel_the_proxy_refuses_is_a_connection_never_made(monkeypatch):
 
     refusing = _RefusingProxy()
     _no_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{refusing.server_address[1]}")
+    monkeypatch.setenv("HTTPS_PROXY", refusing.origin)
     transports = Transports()
     request = httpx.Request("POST", "https://xbooker.example/delegated/v1/members", json={})
     with serving(refusing), pytest.raises(errors.TransportError) as info:

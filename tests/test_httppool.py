@@ -5,29 +5,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from bot.httppool import ONE_CONNECTION, Lender
-from tests.helpers import QuietHandler, run_threads, serving
+from tests.helpers import LoopbackServer, QuietHandler, run_threads, serving
 
 
-class _Peers(ThreadingHTTPServer):
+class _Peers(LoopbackServer):
     """Answers every request, noting the client port it came from (one per connection)."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.ports: list[int] = []
         self.gate = threading.Event()  # cleared: requests wait until it is set
         self.gate.set()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
+        return self.origin + "/"
 
 
 class _Handler(QuietHandler):

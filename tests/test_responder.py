@@ -6,13 +6,12 @@ import io
 import json
 import logging
 import time
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from bot import logs
 from bot.slack.responder import Responder, _allowed
-from tests.helpers import QuietHandler, serving
+from tests.helpers import LoopbackServer, QuietHandler, serving
 
 
 @pytest.mark.parametrize(
@@ -55,18 +54,16 @@ def test_send_refuses_and_reports(fake_slack):
     assert "HTTP 404" in text and "(ref ref4)" in text
 
 
-class _Slack(ThreadingHTTPServer):
+class _Slack(LoopbackServer):
     """A response_url endpoint that records each request; ``answer`` picks the reply."""
-
-    daemon_threads = True
 
     def __init__(self, answer: str = "ok") -> None:
         self.answer = answer
         self.seen: list[tuple[str, dict, bytes, int]] = []  # path, headers, body, client port
-        super().__init__(("127.0.0.1", 0), _SlackHandler)
+        super().__init__(_SlackHandler)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+        return self.origin + path
 
     def handle_error(self, request, client_address) -> None:
         pass  # the client gave up on a slow answer: expected here

@@ -181,22 +181,23 @@ class Limiter:
         # hands the interpreter lock away).
         self._prefix = secrets.token_hex(6)
         self._serial = itertools.count()
+        # The limits that apply (kind -> (window, allowed)), from settings that are fixed.
+        self._limits = {
+            limit.kind: (limit.window, limit.allowed(svc.settings))
+            for limit in LIMITS.values()
+            if limit.allowed(svc.settings) > 0
+        }
 
     def standing(self, inv: Invocation) -> rates.Standing:
         """The user's grant and the events this process does not hold in memory, read once
         when a command is planned."""
-        settings = self._svc.settings
-        limits = {
-            limit.kind: (limit.window, limit.allowed(settings))
-            for limit in LIMITS.values()
-            if limit.allowed(settings) > 0
-        }
         with self._lock:
             apart = {
-                kind: dict(self._mine.get((inv.team_id, inv.user_id, kind), {})) for kind in limits
+                kind: dict(self._mine.get((inv.team_id, inv.user_id, kind), {}))
+                for kind in self._limits
             }
         now = self._svc.clock()
-        return rates.standing(self._svc.store, inv.team_id, inv.user_id, now, limits, apart)
+        return rates.standing(self._svc.store, inv.team_id, inv.user_id, now, self._limits, apart)
 
     @contextlib.contextmanager
     def hold(
@@ -218,8 +219,7 @@ class Limiter:
     def _reserve(
         self, inv: Invocation, kinds: tuple[str, ...], standing: rates.Standing
     ) -> Held | None:
-        settings = self._svc.settings
-        limits = [LIMITS[k] for k in kinds if LIMITS[k].allowed(settings) > 0]
+        limits = [LIMITS[k] for k in kinds if k in self._limits]
         if not limits:
             return None
         now = self._svc.clock()
@@ -228,7 +228,7 @@ class Limiter:
             if serial % SWEEP_EVERY == 0:
                 self._sweep(now)
             for limit in limits:
-                self._check(inv, limit, limit.allowed(settings), now, standing)
+                self._check(inv, limit, self._limits[limit.kind][1], now, standing)
             refs = {limit.kind: f"{self._prefix}{serial:x}" for limit in limits}
             prune = {limit.kind for limit in limits if limit.kind in standing.stale}
             held = Held(inv.team_id, inv.user_id, now, refs, prune)

@@ -85,27 +85,29 @@ def register(
             ack()
 
     def work(plan: Plan, form: str | None, trigger: str, response_url: str) -> None:
-        inv = plan.inv
         try:
-            answered = plan.reply is not None and form is None
-            if form is not None:
-                try:
-                    open_form(client, engine, homes, trigger, form, inv.text, inv.channel_id)
-                    return
-                except Exception as exc:  # the trigger expired: the usage lesson instead
-                    log.warning("could not open the %s form: %s", form, type(exc).__name__)
+            answer(plan, form, trigger, response_url)
+        except Exception:  # nothing may fail silently on an executor thread
+            log.exception("a command's work failed (ref %s)", plan.inv.correlation)
+
+    def answer(plan: Plan, form: str | None, trigger: str, response_url: str) -> None:
+        inv = plan.inv
+        if form is not None:
             try:
-                reply = engine.execute(plan)
-            except Exception:  # a bug must still get the user an answer
-                log.exception("command failed inside the bot (ref %s)", inv.correlation)
-                reply = render.internal_error(inv)
-            if answered:
-                return  # answered in the ack; execute() only recorded it
-            payload = message(reply)
-            payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-            with logs.command_scope(inv.correlation, plan.detail.get("command")):
-                responder.send(response_url, payload, inv.correlation)
-        except Exception:  # nothing above may fail silently on an executor thread
-            log.exception("a command's work failed (ref %s)", inv.correlation)
+                open_form(client, engine, homes, trigger, form, inv.text, inv.channel_id)
+                return
+            except Exception as exc:  # the trigger expired: the usage lesson instead
+                log.warning("could not open the %s form: %s", form, type(exc).__name__)
+        try:
+            reply = engine.execute(plan)
+        except Exception:  # a bug must still get the user an answer
+            log.exception("command failed inside the bot (ref %s)", inv.correlation)
+            reply = render.internal_error(inv)
+        if plan.reply is not None and form is None:
+            return  # answered in the ack; execute() only recorded it
+        payload = message(reply)
+        payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
+        with logs.command_scope(inv.correlation, plan.detail.get("command")):
+            responder.send(response_url, payload, inv.correlation)
 
     app.command(COMMAND)(acknowledge)
